@@ -1,0 +1,204 @@
+"""Baseline storage: deterministic JSON under ``baselines/``, one file per test module.
+
+Machine-independent numbers (size, metric) live in ``<baseline-dir>/<module path>.json``;
+machine-dependent ones (latency ratios) in ``<baseline-dir>/latency/<fingerprint>.json`` so a
+new machine never compares its timings with another machine's. Updates are staged during the
+run and written once, atomically, at the end of the session.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_compress import atomic
+from pytest_compress.fingerprint import Fingerprint
+from pytest_compress.results import CaseResult
+
+SCHEMA_VERSION = 1
+DIGITS = 6  # stored precision: stable across platforms, readable in a diff
+
+
+class BaselineFileError(Exception):
+    """A baseline file that cannot be used; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class QualityBaseline:
+    reference_bytes: int
+    compressed_bytes: int
+    metric_name: str
+    metric_unit: str
+    reference_metric: float
+    compressed_metric: float
+
+    @classmethod
+    def from_result(cls, r: CaseResult) -> QualityBaseline:
+        return cls(
+            reference_bytes=r.size.reference_bytes,
+            compressed_bytes=r.size.compressed_bytes,
+            metric_name=r.metric.name,
+            metric_unit=r.metric.unit,
+            reference_metric=round(r.metric.reference, DIGITS),
+            compressed_metric=round(r.metric.compressed, DIGITS),
+        )
+
+    def to_json(self, r: CaseResult) -> dict[str, Any]:
+        return {
+            "model": r.model,
+            "method": r.method,
+            "method_config": r.method_config,
+            "size": {
+                "reference_bytes": self.reference_bytes,
+                "compressed_bytes": self.compressed_bytes,
+                "encoding": r.size.encoding,
+            },
+            "metric": {
+                "name": self.metric_name,
+                "unit": self.metric_unit,
+                "reference": self.reference_metric,
+                "compressed": self.compressed_metric,
+                "examples": r.metric.examples,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QualityBaseline:
+        return cls(
+            reference_bytes=int(data["size"]["reference_bytes"]),
+            compressed_bytes=int(data["size"]["compressed_bytes"]),
+            metric_name=str(data["metric"]["name"]),
+            metric_unit=str(data["metric"]["unit"]),
+            reference_metric=float(data["metric"]["reference"]),
+            compressed_metric=float(data["metric"]["compressed"]),
+        )
+
+
+@dataclass(frozen=True)
+class LatencyBaseline:
+    speedup: float
+    reference_ms: float
+    compressed_ms: float
+
+
+def split_nodeid(nodeid: str) -> tuple[str, str]:
+    """``suites/test_x.py::test_a[p]`` -> (``suites/test_x``, ``test_a[p]``)."""
+    module, _, name = nodeid.partition("::")
+    if module.endswith(".py"):
+        module = module[:-3]
+    return module, name or module
+
+
+@dataclass
+class BaselineStore:
+    root: Path
+    _cache: dict[Path, dict[str, Any]] = field(default_factory=dict)
+    _staged_quality: dict[Path, dict[str, Any]] = field(default_factory=dict)
+    _staged_latency: dict[Path, tuple[Fingerprint, dict[str, Any]]] = field(default_factory=dict)
+
+    def quality_path(self, nodeid: str) -> Path:
+        return self.root / (split_nodeid(nodeid)[0] + ".json")
+
+    def latency_path(self, fingerprint: Fingerprint) -> Path:
+        return self.root / "latency" / f"{fingerprint.slug}.json"
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def quality(self, nodeid: str) -> QualityBaseline | None:
+        path = self.quality_path(nodeid)
+        entry = self._read(path).get(split_nodeid(nodeid)[1])
+        if entry is None:
+            return None
+        try:
+            return QualityBaseline.from_json(entry)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BaselineFileError(
+                f"{path}: entry {split_nodeid(nodeid)[1]!r} is malformed (missing or bad field {exc}); "
+                "fix it or re-create it with --compress-update-baselines"
+            ) from None
+
+    def latency(self, nodeid: str, fingerprint: Fingerprint) -> LatencyBaseline | None:
+        path = self.latency_path(fingerprint)
+        entry = self._read(path).get(nodeid)
+        if entry is None:
+            return None
+        try:
+            return LatencyBaseline(
+                speedup=float(entry["speedup"]),
+                reference_ms=float(entry["reference_ms"]),
+                compressed_ms=float(entry["compressed_ms"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BaselineFileError(
+                f"{path}: entry {nodeid!r} is malformed (missing or bad field {exc}); "
+                "fix it or re-create it with --compress-update-baselines"
+            ) from None
+
+    def _read(self, path: Path) -> dict[str, Any]:
+        if path in self._cache:
+            return self._cache[path]
+        cases: dict[str, Any] = {}
+        if path.exists():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise BaselineFileError(
+                    f"{path}: not a readable baseline file ({exc}); restore it from version control "
+                    "or delete it and run with --compress-update-baselines"
+                ) from None
+            if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION or not isinstance(
+                data.get("cases"), dict
+            ):
+                raise BaselineFileError(
+                    f"{path}: expected a JSON object with \"schema\": {SCHEMA_VERSION} and a \"cases\" object; "
+                    "restore it from version control or delete it and run with --compress-update-baselines"
+                )
+            cases = data["cases"]
+        self._cache[path] = cases
+        return cases
+
+    # -- writing (staged, flushed once) -----------------------------------------------------------
+
+    def stage(self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None) -> None:
+        path = self.quality_path(nodeid)
+        self._staged_quality.setdefault(path, {})[split_nodeid(nodeid)[1]] = QualityBaseline.from_result(
+            result
+        ).to_json(result)
+        if result.latency is not None and fingerprint is not None:
+            lpath = self.latency_path(fingerprint)
+            _, cases = self._staged_latency.setdefault(lpath, (fingerprint, {}))
+            cases[nodeid] = {
+                "speedup": round(result.latency.speedup, 4),
+                "reference_ms": round(result.latency.reference_ms, 4),
+                "compressed_ms": round(result.latency.compressed_ms, 4),
+                "pairs": result.latency.pairs,
+            }
+
+    def flush(self) -> list[Path]:
+        """Merge staged entries into the files on disk; other entries are kept as they were."""
+        written = []
+        for path, staged in sorted(self._staged_quality.items()):
+            cases = dict(self._read_for_merge(path))
+            cases.update(staged)
+            atomic.write_text(path, atomic.dumps_json({"schema": SCHEMA_VERSION, "cases": cases}))
+            written.append(path)
+        for path, (fingerprint, staged) in sorted(self._staged_latency.items()):
+            cases = dict(self._read_for_merge(path))
+            cases.update(staged)
+            doc = {"schema": SCHEMA_VERSION, "fingerprint": fingerprint.to_dict(), "cases": cases}
+            atomic.write_text(path, atomic.dumps_json(doc))
+            written.append(path)
+        self._staged_quality.clear()
+        self._staged_latency.clear()
+        self._cache.clear()
+        return written
+
+    def _read_for_merge(self, path: Path) -> dict[str, Any]:
+        # An update run replaces a corrupt file rather than refusing: that is how a user repairs it.
+        self._cache.pop(path, None)
+        try:
+            return self._read(path)
+        except BaselineFileError:
+            return {}

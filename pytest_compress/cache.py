@@ -1,0 +1,102 @@
+"""Cache of trained weights, so a second run does not retrain.
+
+Entries are safetensors files keyed by a hash of everything that determines the weights: the
+model's definition (module tree, parameter shapes, source of its build and train functions),
+its training settings, the training data and the torch version. Each file carries a digest of
+its tensors; an entry that fails to load or whose digest differs is reported and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+from pytest_compress import atomic
+
+CACHE_FORMAT = 1
+
+
+class CacheWarning(UserWarning):
+    """A cache entry could not be used and is being rebuilt."""
+
+
+def _source(fn: Callable[..., Any] | None) -> str:
+    if fn is None:
+        return ""
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        return getattr(fn, "__qualname__", repr(fn))
+
+
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def cache_key(
+    model: nn.Module,
+    *,
+    build: Callable[..., Any],
+    train: Callable[..., Any] | None,
+    settings: dict[str, Any],
+    train_data: tuple[torch.Tensor, ...] | None,
+) -> str:
+    parts = {
+        "format": CACHE_FORMAT,
+        "definition": repr(model),
+        "shapes": [(k, list(v.shape), str(v.dtype)) for k, v in model.state_dict().items()],
+        "build": _source(build),
+        "train": _source(train),
+        "settings": settings,
+        "data": tensor_digest({str(i): t for i, t in enumerate(train_data)}) if train_data else "",
+        "torch": torch.__version__.split("+")[0],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class ModelCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, name: str, key: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        return self.root / "models" / f"{safe}-{key[:20]}.safetensors"
+
+    def load(self, name: str, key: str) -> dict[str, torch.Tensor] | None:
+        path = self.path(name, key)
+        if not path.exists():
+            return None
+        try:
+            payload = path.read_bytes()
+            tensors = st_load(payload)
+            n = int.from_bytes(payload[:8], "little")
+            meta = json.loads(payload[8 : 8 + n]).get("__metadata__", {})
+            if meta.get("key") != key or meta.get("digest") != tensor_digest(tensors):
+                raise ValueError("digest or key mismatch")
+        except Exception as exc:  # any damage at all means "rebuild", never "crash"
+            warnings.warn(CacheWarning(f"cache entry {path} is corrupt ({exc}); rebuilding it"), stacklevel=2)
+            path.unlink(missing_ok=True)
+            return None
+        return tensors
+
+    def save(self, name: str, key: str, state_dict: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
+        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
+        metadata = {**meta, "model": name, "key": key, "digest": tensor_digest(tensors)}
+        path = self.path(name, key)
+        atomic.write_bytes(path, st_save(tensors, metadata=metadata))
+        return path

@@ -1,0 +1,1 @@
+"""Measurement: size (bytes shipped), metric (per-example outcomes), latency (interleaved A/B)."""

@@ -1,0 +1,91 @@
+"""Interleaved A/B timing of a reference and a compressed callable in one process.
+
+Why interleaved: on a shared, noisy machine the speed of the whole box drifts over seconds.
+Timing A then B in alternation (ABBA order, so neither always goes first) makes both see the
+same drift, and the per-pair ratio cancels it; absolute milliseconds are reported but never
+gate. The garbage collector is off while timing so a collection never lands in one sample.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Timing:
+    reference_s: tuple[float, ...]  # seconds per call, one entry per sample
+    compressed_s: tuple[float, ...]
+    calls_per_sample: int
+
+    @property
+    def ratios(self) -> tuple[float, ...]:
+        """reference / compressed per pair: > 1 means the compressed model is faster."""
+        return tuple(r / c for r, c in zip(self.reference_s, self.compressed_s) if c > 0)
+
+    @property
+    def speedup(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def reference_ms(self) -> float:
+        return statistics.median(self.reference_s) * 1e3
+
+    @property
+    def compressed_ms(self) -> float:
+        return statistics.median(self.compressed_s) * 1e3
+
+
+def _sample(fn: Callable[[], object], calls: int, clock: Clock) -> float:
+    start = clock()
+    for _ in range(calls):
+        fn()
+    return (clock() - start) / calls
+
+
+def interleaved(
+    reference: Callable[[], object],
+    compressed: Callable[[], object],
+    *,
+    min_pairs: int = 15,
+    max_pairs: int = 200,
+    budget_s: float = 1.5,
+    warmup: int = 3,
+    min_sample_s: float = 0.002,
+    clock: Clock = time.perf_counter,
+) -> Timing:
+    if min_pairs < 1 or max_pairs < min_pairs:
+        raise ValueError(f"need 1 <= min_pairs <= max_pairs, got {min_pairs}, {max_pairs}")
+    for _ in range(warmup):
+        reference()
+        compressed()
+    # Several calls per sample keep each sample well above the timer's resolution.
+    one = max(_sample(reference, 1, clock), _sample(compressed, 1, clock), 1e-9)
+    calls = max(1, math.ceil(min_sample_s / one))
+    ref_s: list[float] = []
+    cmp_s: list[float] = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = clock()
+        while len(ref_s) < max_pairs:
+            if len(ref_s) % 2 == 0:
+                a = _sample(reference, calls, clock)
+                b = _sample(compressed, calls, clock)
+            else:
+                b = _sample(compressed, calls, clock)
+                a = _sample(reference, calls, clock)
+            ref_s.append(a)
+            cmp_s.append(b)
+            if len(ref_s) >= min_pairs and clock() - start >= budget_s:
+                break
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Timing(tuple(ref_s), tuple(cmp_s), calls)

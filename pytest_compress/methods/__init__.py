@@ -1,0 +1,21 @@
+"""Built-in compression methods, one module per family.
+
+Each family module registers its methods with :func:`pytest_compress.register_method` when it is
+imported, exactly as a user's conftest does. The plugin only *declares* the names here, so
+loading it does not import torch.
+"""
+
+from __future__ import annotations
+
+from pytest_compress.spec import METHODS
+
+BUILTIN = {
+    "int8-dynamic": ("pytest_compress.methods.quantization", "dynamic-range int8: int8 weights, activations quantized on the fly"),
+    "int8-static": ("pytest_compress.methods.quantization", "full-integer int8 with a calibration set (x86/fbgemm)"),
+    "prune-unstructured": ("pytest_compress.methods.pruning", "global magnitude pruning, made permanent, sparse-encoded"),
+}
+
+
+def declare_builtins() -> None:
+    for name, (module, summary) in BUILTIN.items():
+        METHODS.declare(name, module, summary)

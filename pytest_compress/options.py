@@ -1,0 +1,149 @@
+"""Command-line options and ini keys. Names are module constants so tests import, not retype, them.
+
+Every option value is a plain, serialisable type (xdist ships them to workers); the CLI wins
+over the ini file, which wins over the built-in default.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_compress.thresholds import Thresholds
+
+GROUP = "compress"
+REPORT = "--compress-report"
+UPDATE = "--compress-update-baselines"
+BASELINE_DIR = "--compress-baseline-dir"
+CACHE_DIR = "--compress-cache-dir"
+THREADS = "--compress-threads"
+DEVICE = "--compress-device"
+LATENCY_BUDGET = "--compress-latency-budget"
+
+INI_BASELINE_DIR = "compress_baseline_dir"
+INI_CACHE_DIR = "compress_cache_dir"
+INI_THREADS = "compress_threads"
+INI_DEVICE = "compress_device"
+INI_LATENCY_BUDGET = "compress_latency_budget"
+INI_THRESHOLD_PREFIX = "compress_"  # + a Thresholds field, e.g. compress_max_accuracy_drop
+
+REPORT_FORMATS = ("term", "json", "md")
+
+
+@dataclass(frozen=True)
+class ReportTarget:
+    format: str
+    path: str | None = None
+
+
+def parse_report(value: str) -> ReportTarget:
+    fmt, sep, path = value.partition(":")
+    if fmt not in REPORT_FORMATS or (fmt == "term") == bool(sep):
+        raise argparse.ArgumentTypeError(f"expected 'term', 'json:PATH' or 'md:PATH', got {value!r}")
+    if sep and not path:
+        raise argparse.ArgumentTypeError(f"{value!r}: missing PATH after '{fmt}:'")
+    return ReportTarget(fmt, path or None)
+
+
+def positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return n
+
+
+def positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
+    return x
+
+
+def device_name(value: str) -> str:
+    if value != "cpu" and not (value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit())):
+        raise argparse.ArgumentTypeError(f"expected 'cpu', 'cuda' or 'cuda:N', got {value!r}")
+    return value
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup(GROUP, "model compression regression testing (pytest-compress)")
+    group.addoption(REPORT, action="append", nargs="?", const=ReportTarget("term"), type=parse_report,
+                    metavar="FORMAT", dest="compress_report",
+                    help="print the comparison table (no value, or 'term'), or write it as json:PATH or "
+                         "md:PATH; may be given several times. Default: no report.")
+    group.addoption(UPDATE, action="store_true", dest="compress_update",
+                    help="write/refresh baselines from this run instead of comparing against them. "
+                         "Default: compare.")
+    group.addoption(BASELINE_DIR, metavar="DIR", dest="compress_baseline_dir", default=None,
+                    help=f"where baselines live (ini: {INI_BASELINE_DIR}). Default: baselines/ under rootdir.")
+    group.addoption(CACHE_DIR, metavar="DIR", dest="compress_cache_dir", default=None,
+                    help=f"where trained weights are cached (ini: {INI_CACHE_DIR}). "
+                         "Default: .compress-cache/ under rootdir.")
+    group.addoption(THREADS, metavar="N", type=positive_int, dest="compress_threads", default=None,
+                    help=f"torch threads while timing (ini: {INI_THREADS}). Default: 1.")
+    group.addoption(DEVICE, metavar="DEV", type=device_name, dest="compress_device", default=None,
+                    help=f"device for evaluation and timing: cpu, cuda, cuda:N (ini: {INI_DEVICE}). Default: cpu.")
+    group.addoption(LATENCY_BUDGET, metavar="SECONDS", type=positive_float, dest="compress_latency_budget",
+                    default=None,
+                    help=f"time spent on interleaved timing per case (ini: {INI_LATENCY_BUDGET}). Default: 1.5.")
+    parser.addini(INI_BASELINE_DIR, "pytest-compress: baseline directory", default="baselines")
+    parser.addini(INI_CACHE_DIR, "pytest-compress: trained-weights cache directory", default=".compress-cache")
+    parser.addini(INI_THREADS, "pytest-compress: torch threads while timing", default="1")
+    parser.addini(INI_DEVICE, "pytest-compress: device (cpu, cuda, cuda:N)", default="cpu")
+    parser.addini(INI_LATENCY_BUDGET, "pytest-compress: seconds of interleaved timing per case", default="1.5")
+    for name in Thresholds.names():
+        parser.addini(INI_THRESHOLD_PREFIX + name, f"pytest-compress: default {name} for every case", default=None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    reports: tuple[ReportTarget, ...]
+    update: bool
+    baseline_dir: Path
+    cache_dir: Path
+    threads: int
+    device: str
+    latency_budget_s: float
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+def _ini(config: pytest.Config, name: str, parse: Any) -> Any:
+    raw = config.getini(name)
+    try:
+        return parse(str(raw))
+    except (argparse.ArgumentTypeError, ValueError) as exc:
+        raise pytest.UsageError(f"ini key {name} = {raw!r}: {exc}") from None
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    opt = config.option
+    root = config.rootpath
+    threshold_values: dict[str, Any] = {}
+    for name in Thresholds.names():
+        raw = config.getini(INI_THRESHOLD_PREFIX + name)
+        if raw not in (None, ""):
+            threshold_values[name] = _ini(config, INI_THRESHOLD_PREFIX + name, float)
+    try:
+        thresholds = Thresholds(**threshold_values)
+    except ValueError as exc:
+        raise pytest.UsageError(f"ini threshold: {exc}") from None
+    return Settings(
+        reports=tuple(opt.compress_report or ()),
+        update=bool(opt.compress_update),
+        baseline_dir=root / (opt.compress_baseline_dir or config.getini(INI_BASELINE_DIR)),
+        cache_dir=root / (opt.compress_cache_dir or config.getini(INI_CACHE_DIR)),
+        threads=opt.compress_threads or _ini(config, INI_THREADS, positive_int),
+        device=opt.compress_device or _ini(config, INI_DEVICE, device_name),
+        latency_budget_s=opt.compress_latency_budget or _ini(config, INI_LATENCY_BUDGET, positive_float),
+        thresholds=thresholds,
+    )

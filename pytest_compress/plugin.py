@@ -1,0 +1,175 @@
+"""pytest-compress: hooks, the ``compress`` marker and the ``compress_check`` fixture.
+
+Loading this module must not import torch (``pytest --help`` stays fast); everything heavy is
+imported inside the fixture, on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Generator, Mapping
+from typing import Any
+
+import pytest
+
+from pytest_compress import methods, options, progress, zoo
+from pytest_compress.baselines import BaselineFileError
+from pytest_compress.registry import UnknownNameError
+from pytest_compress.results import CaseResult
+from pytest_compress.session import PROPERTY, CompressSession
+from pytest_compress.spec import METHODS, MODELS
+from pytest_compress.thresholds import Thresholds, decide
+
+MARKER = "compress"
+CASE_KEYS = ("model", "method", "method_args")
+SESSION_KEY = pytest.StashKey[CompressSession]()
+RESULT_KEY = pytest.StashKey[CaseResult]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(model=NAME, method=NAME, method_args={{...}}, <threshold>=VALUE, ...): a model-compression "
+        f"case for the compress_check fixture; thresholds: {', '.join(Thresholds.names())}",
+    )
+    methods.declare_builtins()
+    zoo.declare_builtins()
+    session = CompressSession.create(config, options.read_settings(config))
+    config.stash[SESSION_KEY] = session
+    # The session object carries the run-level hooks (collect results, write, summarise).
+    config.pluginmanager.register(session, "compress-session")
+    progress.set_sink(_terminal_sink(config))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    progress.set_sink(None)
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None and config.pluginmanager.is_registered(session):
+        config.pluginmanager.unregister(session)
+
+
+def _terminal_sink(config: pytest.Config):  # noqa: ANN202
+    def sink(line: str) -> None:
+        tr = config.pluginmanager.getplugin("terminalreporter")
+        capman = config.pluginmanager.getplugin("capturemanager")
+        if tr is None:
+            print(line, file=sys.stderr, flush=True)
+            return
+        ctx = capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext()
+        with ctx:
+            tr.write_line(line)
+
+    return sink
+
+
+def case_params(
+    kwargs: Mapping[str, Any], where: str, defaults: Thresholds | None = None
+) -> tuple[dict[str, Any], Thresholds]:
+    """Validate a marker's / call's keywords; raise ``pytest.UsageError`` naming what is valid."""
+    valid = (*CASE_KEYS, *Thresholds.names())
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise pytest.UsageError(
+            f"{where}: unknown compress keyword(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
+        )
+    case = {k: kwargs[k] for k in CASE_KEYS if k in kwargs}
+    try:
+        if "model" in case:
+            MODELS.check(case["model"])
+        if "method" in case:
+            METHODS.check(case["method"])
+        if not isinstance(case.get("method_args", {}), Mapping):
+            raise ValueError(f"method_args must be a dict, got {type(case['method_args']).__name__}")
+        thresholds = (defaults or Thresholds()).merged({k: v for k, v in kwargs.items() if k not in CASE_KEYS})
+    except (UnknownNameError, ValueError, TypeError) as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+    return case, thresholds
+
+
+def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    # Closest marker last, so a function's marker overrides its class's and module's.
+    for mark in reversed(list(item.iter_markers(MARKER))):
+        if mark.args:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{MARKER} takes keywords only, got {mark.args!r}")
+        merged.update(mark.kwargs)
+    return merged
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker(MARKER) is not None:
+            case_params(_marker_kwargs(item), item.nodeid)
+
+
+class CompressCheck:
+    """The ``compress_check`` fixture's value: call it to measure, gate and record the case."""
+
+    def __init__(self, item: pytest.Item, session: CompressSession) -> None:
+        self._item = item
+        self._session = session
+
+    def __call__(self, **overrides: Any) -> CaseResult:
+        __tracebackhide__ = True
+        item, session = self._item, self._session
+        if RESULT_KEY in item.stash:
+            raise pytest.UsageError(f"{item.nodeid}: compress_check() may be called once per test")
+        kwargs = {**_marker_kwargs(item), **overrides}
+        case, thresholds = case_params(kwargs, item.nodeid, session.settings.thresholds)
+        missing = [k for k in ("model", "method") if k not in case]
+        if missing:
+            raise pytest.UsageError(f"{item.nodeid}: compress case needs {' and '.join(missing)} (marker or call)")
+
+        from pytest_compress.fingerprint import Fingerprint
+        from pytest_compress.runner import RunSettings, run_case
+
+        s = session.settings
+        result = run_case(
+            session.models(),
+            test_id=item.nodeid,
+            model=case["model"],
+            method=case["method"],
+            method_args=case.get("method_args"),
+            settings=RunSettings(threads=s.threads, device=s.device, latency_budget_s=s.latency_budget_s),
+        )
+        store = session.baselines
+        fp = Fingerprint(**result.fingerprint)
+        try:
+            quality = None if s.update else store.quality(item.nodeid)
+            latency = None if s.update else store.latency(item.nodeid, fp)
+        except BaselineFileError as exc:
+            pytest.fail(f"baseline error: {exc}", pytrace=False)
+        verdict = decide(
+            result, thresholds, quality=quality, latency=latency,
+            quality_where=session.display_path(store.quality_path(item.nodeid)),
+            latency_where=session.display_path(store.latency_path(fp)),
+            update=s.update, nodeid=item.nodeid,
+        )
+        result = result.with_verdict(verdict)
+        item.stash[RESULT_KEY] = result
+        if verdict.status == "fail":
+            pytest.fail("; ".join(verdict.reasons), pytrace=False)
+        return result
+
+
+
+
+@pytest.fixture
+def compress_check(request: pytest.FixtureRequest) -> CompressCheck:
+    """Measure a compression case (model + method from the ``compress`` marker or call keywords),
+    gate it against thresholds and baselines, and fail this test with a one-line reason."""
+    return CompressCheck(request.node, request.config.stash[SESSION_KEY])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if call.when == "call" and RESULT_KEY in item.stash:
+        # On the report, the result survives the trip from an xdist worker to the controller.
+        report.user_properties.append((PROPERTY, item.stash[RESULT_KEY].to_dict()))
+    return report

@@ -1,0 +1,1 @@
+"""Reporting: rows are built once from results; renderers only format them."""

@@ -1,0 +1,38 @@
+"""Renderers over rows: terminal and markdown via tabulate, JSON as data. No measuring here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+from tabulate import tabulate
+
+from pytest_compress.report.rows import HEADERS, Row, cells
+
+JSON_SCHEMA = 1
+
+
+def table(rows: list[Row], fmt: str) -> str:
+    return tabulate([cells(r) for r in rows], headers=HEADERS, tablefmt=fmt, disable_numparse=True)
+
+
+def terminal_lines(rows: list[Row], header: Iterable[str]) -> Iterator[str]:
+    """Plain lines, so the summary is testable without a terminal."""
+    yield from header
+    if not rows:
+        yield "no compression cases ran"
+        return
+    yield from table(rows, "simple").splitlines()
+    for r in rows:
+        for reason in r.reasons:
+            yield f"FAIL {r.test_id}: {reason}"
+
+
+def markdown(rows: list[Row], header: Iterable[str]) -> str:
+    lines = [f"<!-- {h} -->" for h in header]
+    return "\n".join([*lines, "", table(rows, "github"), ""])
+
+
+def json_document(rows: list[Row], header: Iterable[str]) -> str:
+    doc = {"schema": JSON_SCHEMA, "header": list(header), "rows": [r.to_dict() for r in rows]}
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"

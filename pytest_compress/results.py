@@ -1,0 +1,123 @@
+"""Typed results of one (model, method) case, with a versioned dict form for reports and xdist."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    reference_bytes: int
+    compressed_bytes: int
+    reference_params: int
+    compressed_params: int
+    reference_nonzero: int
+    compressed_nonzero: int
+    encoding: str
+
+    @property
+    def reduction(self) -> float:
+        """How many times smaller the shipped artifact is (>1 is smaller)."""
+        return self.reference_bytes / self.compressed_bytes if self.compressed_bytes else float("inf")
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    name: str
+    unit: str
+    higher_is_better: bool
+    reference: float
+    compressed: float
+    examples: int
+    # Per-example scores of both models on the same examples: the raw material for paired statistics.
+    reference_outcomes: tuple[float, ...] = field(default=(), repr=False)
+    compressed_outcomes: tuple[float, ...] = field(default=(), repr=False)
+
+    @property
+    def drop(self) -> float:
+        """How much worse the compressed model is, in the metric's unit (>0 is worse)."""
+        diff = self.reference - self.compressed
+        return diff if self.higher_is_better else -diff
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    reference_ms: float  # median per call
+    compressed_ms: float
+    speedup: float  # median over pairs of reference/compressed (>1 is faster)
+    pairs: int
+    calls_per_sample: int
+    threads: int
+    ratios: tuple[float, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # "pass" | "fail" | "new-baseline"
+    failed_gates: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        if self.status == "fail":
+            return "fail: " + ", ".join(self.failed_gates)
+        return self.status
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    test_id: str
+    model: str
+    method: str
+    method_config: dict[str, Any]
+    method_label: str
+    size: SizeResult
+    metric: MetricResult
+    latency: LatencyResult | None
+    model_source: str  # "cache" | "trained" | "built" (no training)
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    verdict: Verdict = field(default_factory=lambda: Verdict("pass"))
+
+    def with_verdict(self, verdict: Verdict) -> CaseResult:
+        return CaseResult(**{**self.__dict__, "verdict": verdict})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["schema"] = SCHEMA_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaseResult:
+        if data.get("schema") != SCHEMA_VERSION:
+            raise ValueError(f"result schema {data.get('schema')!r} is not {SCHEMA_VERSION}")
+        metric = dict(data["metric"])
+        for key in ("reference_outcomes", "compressed_outcomes"):
+            metric[key] = tuple(metric.get(key, ()))
+        latency = data.get("latency")
+        if latency is not None:
+            latency = LatencyResult(**{**latency, "ratios": tuple(latency.get("ratios", ()))})
+        verdict = data["verdict"]
+        return cls(
+            test_id=data["test_id"],
+            model=data["model"],
+            method=data["method"],
+            method_config=data["method_config"],
+            method_label=data["method_label"],
+            size=SizeResult(**data["size"]),
+            metric=MetricResult(**metric),
+            latency=latency,
+            model_source=data["model_source"],
+            fingerprint=data.get("fingerprint", {}),
+            details=data.get("details", {}),
+            verdict=Verdict(
+                status=verdict["status"],
+                failed_gates=tuple(verdict["failed_gates"]),
+                reasons=tuple(verdict["reasons"]),
+                notes=tuple(verdict["notes"]),
+            ),
+        )

@@ -1,0 +1,192 @@
+"""Runs one case: prepare the reference (trained once, cached), compress, measure.
+
+This is the only place that ties models, methods and measurement together; it imports torch,
+so the plugin imports it inside the fixture, never at load time.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pytest_compress import fingerprint, progress
+from pytest_compress.cache import ModelCache, cache_key
+from pytest_compress.measure import latency as latency_mod
+from pytest_compress.measure.accuracy import per_example
+from pytest_compress.measure.size import count_parameters
+from pytest_compress.results import CaseResult, LatencyResult, MetricResult, SizeResult
+from pytest_compress.serialize import dense_payload
+from pytest_compress.spec import METHODS, MODELS, Artifact, MethodContext, ModelSpec
+
+DENSE = "torch.save(state_dict)"
+
+
+@dataclass
+class Reference:
+    name: str
+    spec: ModelSpec
+    module: nn.Module
+    source: str  # "cache" | "trained" | "built"
+    outcomes: tuple[float, ...]
+    payload_bytes: int
+    params: tuple[int, int]
+    train_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    threads: int = 1
+    device: str = "cpu"
+    latency_budget_s: float = 1.5
+    latency_min_pairs: int = 15
+    seed: int = 0
+
+
+@dataclass
+class ModelStore:
+    """Trained reference models, one per name per process; weights come from the cache when valid."""
+
+    cache: ModelCache
+    device: str = "cpu"
+    _refs: dict[str, Reference | BaseException] = field(default_factory=dict)
+
+    def get(self, name: str) -> Reference:
+        if name not in self._refs:
+            try:
+                self._refs[name] = self._prepare(name)
+            except Exception as exc:
+                # Remember the failure: every other case of this model would otherwise retrain it.
+                self._refs[name] = exc
+                raise
+        ref = self._refs[name]
+        if isinstance(ref, BaseException):
+            raise RuntimeError(f"model {name!r} failed to build earlier in this run: {ref!r}") from ref
+        return ref
+
+    def _prepare(self, name: str) -> Reference:
+        spec = MODELS.get(name)()
+        if not isinstance(spec, ModelSpec):
+            raise TypeError(f"model {name!r}: its registered function returned {type(spec).__name__}, not ModelSpec")
+        seed = int(spec.settings.get("seed", 0))
+        torch.manual_seed(seed)
+        module = spec.build()
+        source, seconds = "built", 0.0
+        if spec.train is not None:
+            key = cache_key(module, build=spec.build, train=spec.train, settings=dict(spec.settings),
+                            train_data=spec.train_data)
+            cached = self.cache.load(name, key)
+            if cached is not None:
+                module.load_state_dict(cached, strict=True)
+                source = "cache"
+            else:
+                progress.report(f"training {name} (no valid cache entry) ...")
+                start = time.perf_counter()
+                torch.manual_seed(seed)
+                spec.train(module, spec.train_data)
+                seconds = time.perf_counter() - start
+                path = self.cache.save(name, key, module.state_dict(), {"settings": repr(dict(spec.settings))})
+                progress.report(f"trained {name} in {seconds:.1f} s -> {path}")
+                source = "trained"
+        module.eval().to(self.device)
+        outcomes = per_example(module, spec.metric, *spec.eval_data, spec.eval_batch_size, self.device)
+        return Reference(
+            name=name, spec=spec, module=module, source=source, outcomes=outcomes,
+            payload_bytes=len(dense_payload(module)), params=count_parameters(module), train_seconds=seconds,
+        )
+
+
+def _is_cpu_only(module: nn.Module) -> bool:
+    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in module.modules())
+
+
+def run_case(
+    store: ModelStore,
+    *,
+    test_id: str,
+    model: str,
+    method: str,
+    method_args: Mapping[str, Any] | None,
+    settings: RunSettings,
+) -> CaseResult:
+    ref = store.get(model)
+    spec = ref.spec
+    m = METHODS.get(method)
+    config = m.make_config(method_args)
+    ctx = MethodContext(
+        example_inputs=spec.example_inputs,
+        calib_data=spec.calib_data if spec.calib_data is not None else (
+            spec.train_data[0][:256] if spec.train_data is not None else spec.eval_data[0][:256]),
+        train_data=spec.train_data,
+        seed=settings.seed,
+    )
+    torch.manual_seed(settings.seed)
+    work = copy.deepcopy(ref.module).cpu()
+    start = time.perf_counter()
+    out = m.apply(work, config, ctx)
+    compress_s = time.perf_counter() - start
+    artifact = out if isinstance(out, Artifact) else Artifact(module=out, payload=dense_payload(out), encoding=DENSE)
+    compressed = artifact.module.eval()
+    device = settings.device
+    if device != "cpu" and _is_cpu_only(compressed):
+        device = "cpu"  # torch.ao quantized kernels exist only on the CPU; said in the details
+        artifact.details["device_note"] = "compressed model runs on cpu: torch.ao quantized kernels are CPU-only"
+    compressed.to(device)
+    outcomes = per_example(compressed, spec.metric, *spec.eval_data, spec.eval_batch_size, device)
+    params = count_parameters(compressed)
+    metric = MetricResult(
+        name=spec.metric.name, unit=spec.metric.unit, higher_is_better=spec.metric.higher_is_better,
+        reference=sum(ref.outcomes) / len(ref.outcomes), compressed=sum(outcomes) / len(outcomes),
+        examples=len(outcomes), reference_outcomes=ref.outcomes, compressed_outcomes=outcomes,
+    )
+    size = SizeResult(
+        reference_bytes=ref.payload_bytes, compressed_bytes=len(artifact.payload),
+        reference_params=ref.params[0], compressed_params=params[0],
+        reference_nonzero=ref.params[1], compressed_nonzero=params[1], encoding=artifact.encoding,
+    )
+    lat = time_pair(ref.module, compressed, spec.example_inputs, settings, settings.device, device)
+    return CaseResult(
+        test_id=test_id, model=model, method=method, method_config=config.to_dict(),
+        method_label=f"{method}({config.label()})" if config.label() else method,
+        size=size, metric=metric, latency=lat, model_source=ref.source,
+        fingerprint=fingerprint.current(torch.__version__, settings.threads, settings.device).to_dict(),
+        details={**artifact.details, "compress_seconds": round(compress_s, 3), "train_seconds": round(ref.train_seconds, 1)},
+    )
+
+
+def time_pair(reference: nn.Module, compressed: nn.Module, inputs: tuple[torch.Tensor, ...],
+              settings: RunSettings, ref_device: str, cmp_device: str) -> LatencyResult:
+    ref_in = tuple(t.to(ref_device) for t in inputs)
+    cmp_in = tuple(t.to(cmp_device) for t in inputs)
+    sync = torch.cuda.synchronize if "cuda" in (ref_device + cmp_device) else (lambda: None)
+
+    def run_ref() -> None:
+        reference(*ref_in)
+        sync()
+
+    def run_cmp() -> None:
+        compressed(*cmp_in)
+        sync()
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        with torch.inference_mode():
+            t = latency_mod.interleaved(run_ref, run_cmp, budget_s=settings.latency_budget_s,
+                                        min_pairs=settings.latency_min_pairs)
+    finally:
+        torch.set_num_threads(previous)
+    return LatencyResult(
+        reference_ms=t.reference_ms, compressed_ms=t.compressed_ms, speedup=t.speedup,
+        pairs=len(t.ratios), calls_per_sample=t.calls_per_sample, threads=settings.threads, ratios=t.ratios,
+    )
+
+
+def default_cache_dir(rootdir: Path) -> Path:
+    return rootdir / ".compress-cache"

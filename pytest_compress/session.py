@@ -1,0 +1,124 @@
+"""The run's state: settings, baseline store, collected results. One object in ``config.stash``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_compress import atomic, progress
+from pytest_compress.baselines import BaselineStore
+from pytest_compress.fingerprint import Fingerprint
+from pytest_compress.options import Settings
+from pytest_compress.report import render
+from pytest_compress.report.rows import Row, build_rows
+from pytest_compress.results import CaseResult
+
+if TYPE_CHECKING:
+    from pytest_compress.runner import ModelStore
+
+
+@dataclass
+class CompressSession:
+    """Run state plus the run-level hooks; registered as a plugin object by ``pytest_configure``."""
+
+    config: pytest.Config
+    settings: Settings
+    baselines: BaselineStore
+    results: list[CaseResult] = field(default_factory=list)
+    _models: ModelStore | None = None
+
+    @classmethod
+    def create(cls, config: pytest.Config, settings: Settings) -> CompressSession:
+        return cls(config=config, settings=settings, baselines=BaselineStore(settings.baseline_dir))
+
+    def display_path(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.config.rootpath))
+        except ValueError:
+            return str(path)
+
+    # -- hooks ------------------------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            result = result_from_properties(report.user_properties)
+            if result is not None:
+                self.record(report.nodeid, result)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes
+            return
+        if self.settings.update:
+            for path in self.baselines.flush():
+                progress.report(f"baseline written: {self.display_path(path)}")
+        for path in self.write_reports():
+            progress.report(f"report written: {self.display_path(path)}")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.want_terminal():
+            terminalreporter.write_sep("=", "pytest-compress report")
+            for line in render.terminal_lines(self.rows(), self.header()):
+                terminalreporter.write_line(line)
+
+    def models(self) -> ModelStore:
+        """Trained reference models for this process; torch is imported here, on first use."""
+        if self._models is None:
+            from pytest_compress.cache import ModelCache
+            from pytest_compress.runner import ModelStore
+
+            self._models = ModelStore(ModelCache(self.settings.cache_dir), device=self.settings.device)
+        return self._models
+
+    def record(self, nodeid: str, result: CaseResult) -> None:
+        """Called on the controller for every finished case (results ride on the report under xdist)."""
+        self.results.append(result)
+        if self.settings.update:
+            fp = Fingerprint(**result.fingerprint) if result.fingerprint else None
+            self.baselines.stage(result, nodeid, fp)
+
+    def header(self) -> list[str]:
+        by_model: dict[str, str] = {}
+        for r in self.results:
+            # "trained" wins: a model trained in any process of this run was not reused.
+            if by_model.get(r.model) != "trained":
+                by_model[r.model] = r.model_source
+        sources = list(by_model.values())
+        fps = {Fingerprint(**r.fingerprint).slug for r in self.results if r.fingerprint}
+        s = self.settings
+        return [
+            f"pytest-compress: {len(self.results)} case(s); models: {sources.count('cache')} reused from cache, "
+            f"{sources.count('trained')} trained, {sources.count('built')} untrained",
+            f"threads={s.threads} device={s.device} machine={', '.join(sorted(fps)) or '-'}"
+            + ("  [baselines updated]" if s.update else ""),
+        ]
+
+    def rows(self) -> list[Row]:
+        return build_rows(self.results)
+
+    def write_reports(self) -> list[Path]:
+        written = []
+        rows, header = self.rows(), self.header()
+        for target in self.settings.reports:
+            if target.path is None:
+                continue
+            text = render.json_document(rows, header) if target.format == "json" else render.markdown(rows, header)
+            path = Path(target.path)
+            atomic.write_text(path, text)
+            written.append(path)
+        return written
+
+    def want_terminal(self) -> bool:
+        return any(t.format == "term" for t in self.settings.reports)
+
+
+def result_from_properties(properties: list[tuple[str, Any]]) -> CaseResult | None:
+    for key, value in properties:
+        if key == PROPERTY:
+            return CaseResult.from_dict(value)
+    return None
+
+
+PROPERTY = "pytest_compress_result"

@@ -1,0 +1,169 @@
+"""What users register: a model (``ModelSpec``) and a compression method (``Method``).
+
+This module must stay importable without torch; tensors appear only in annotations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Union
+
+from pytest_compress.registry import Registry, decorator
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A task metric computed per example, so paired statistics stay possible.
+
+    ``score(outputs, targets)`` returns one number per example; the metric is their mean.
+    """
+
+    name: str
+    unit: str
+    higher_is_better: bool
+    score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _top1(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return (outputs.argmax(dim=-1) == targets).float()
+
+
+ACCURACY = Metric(name="accuracy", unit="fraction", higher_is_better=True, score=_top1)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the plugin needs to build, train (once, cached), evaluate and time a model.
+
+    ``build`` makes the untrained architecture with fixed seeds; ``train(model, train_data)``
+    trains it in place. The trained weights are cached under a key made of the model's
+    definition, ``settings``, ``train_data`` and the torch version.
+    """
+
+    build: Callable[[], nn.Module]
+    eval_data: Batch
+    example_inputs: tuple[torch.Tensor, ...]
+    train: Callable[[nn.Module, Batch], None] | None = None
+    train_data: Batch | None = None
+    calib_data: torch.Tensor | None = None
+    metric: Metric = ACCURACY
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if (self.train is None) != (self.train_data is None):
+            raise ValueError("ModelSpec: give both `train` and `train_data`, or neither")
+        if not isinstance(self.example_inputs, tuple) or not self.example_inputs:
+            raise ValueError("ModelSpec.example_inputs must be a non-empty tuple of tensors")
+        if self.eval_batch_size < 1:
+            raise ValueError("ModelSpec.eval_batch_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Base class for method configs: frozen dataclasses validated in ``__post_init__``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def label(self) -> str:
+        """Non-default fields, e.g. ``sparsity=0.7`` — what tells two rows of one method apart."""
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            default = f.default if f.default is not dataclasses.MISSING else None
+            if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                default = f.default_factory()  # type: ignore[misc]
+            if value != default:
+                parts.append(f"{f.name}={value}")
+        return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class NoConfig(MethodConfig):
+    """For methods without options."""
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What a method may use besides the model: calibration inputs, example inputs, training data."""
+
+    example_inputs: tuple[Any, ...]
+    calib_data: Any = None
+    train_data: Any = None
+    seed: int = 0
+
+
+@dataclass
+class Artifact:
+    """A compressed model: ``module`` runs inference, ``payload`` is the bytes you would ship.
+
+    ``encoding`` names the payload format so a reader of the report knows what was counted.
+    """
+
+    module: nn.Module
+    payload: bytes
+    encoding: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+ApplyFn = Callable[["nn.Module", Any, MethodContext], Union["nn.Module", Artifact]]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    config_type: type[MethodConfig]
+    apply: ApplyFn
+
+    def make_config(self, args: Mapping[str, Any] | None) -> MethodConfig:
+        args = dict(args or {})
+        valid = {f.name for f in dataclasses.fields(self.config_type)}
+        unknown = sorted(set(args) - valid)
+        if unknown:
+            raise ValueError(
+                f"method {self.name!r} has no option(s) {', '.join(unknown)}; "
+                f"valid options: {', '.join(sorted(valid)) or '(none)'}"
+            )
+        return self.config_type(**args)
+
+
+MODELS: Registry[Callable[[], ModelSpec]] = Registry("model")
+METHODS: Registry[Method] = Registry("method")
+
+
+def register_model(name: str) -> Callable[[Callable[[], ModelSpec]], Callable[[], ModelSpec]]:
+    """Register a function returning a :class:`ModelSpec`; it is called lazily, once per process.
+
+    Example (conftest.py)::
+
+        @pytest_compress.register_model("my-mlp")
+        def my_mlp():
+            import torch
+            x, y = torch.randn(512, 20), torch.randint(0, 3, (512,))
+            return pytest_compress.ModelSpec(
+                build=lambda: torch.nn.Sequential(torch.nn.Linear(20, 64), torch.nn.ReLU(), torch.nn.Linear(64, 3)),
+                train=my_train_loop, train_data=(x[:400], y[:400]),
+                eval_data=(x[400:], y[400:]), example_inputs=(x[:1],),
+            )
+    """
+    return decorator(MODELS, name, lambda fn: fn)
+
+
+def register_method(name: str, config: type[MethodConfig] = NoConfig) -> Callable[[ApplyFn], ApplyFn]:
+    """Register ``apply(model, config, ctx) -> nn.Module | Artifact`` under ``name``.
+
+    ``model`` is a private deep copy of the trained reference; return the compressed module
+    (shipped as ``torch.save(state_dict)``) or an :class:`Artifact` with your own payload.
+    """
+    if not (isinstance(config, type) and issubclass(config, MethodConfig)):
+        raise TypeError(f"register_method({name!r}): config must be a MethodConfig dataclass, got {config!r}")
+    return decorator(METHODS, name, lambda fn: Method(name=name, config_type=config, apply=fn))

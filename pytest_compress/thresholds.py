@@ -1,0 +1,190 @@
+"""Thresholds (what the user demands) and gates (how a result is judged against them and baselines).
+
+Pure functions over results: no torch, no pytest, so every rule is unit-testable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from pytest_compress.baselines import LatencyBaseline, QualityBaseline
+from pytest_compress.results import CaseResult, Verdict
+from pytest_compress.units import fmt_bytes, fmt_metric, fmt_metric_delta, fmt_ratio
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits for one case. ``None`` means "not gated". Metric values are in the metric's unit
+    (accuracy is a fraction: ``max_accuracy_drop=0.02`` allows 2 percentage points)."""
+
+    max_accuracy_drop: float | None = None
+    min_accuracy: float | None = None
+    min_size_reduction: float | None = None
+    max_size_bytes: int | None = None
+    min_speedup: float | None = None
+    # Allowed change against the stored baseline before a case fails.
+    size_tolerance: float = 0.01  # relative
+    accuracy_tolerance: float = 0.01  # absolute, metric unit
+    latency_tolerance: float = 0.25  # relative, on the speedup ratio
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+            if f.name.endswith("_tolerance") and value < 0:
+                raise ValueError(f"{f.name} must be >= 0, got {value!r}")
+            if f.name in ("min_size_reduction", "min_speedup", "max_size_bytes") and value <= 0:
+                raise ValueError(f"{f.name} must be > 0, got {value!r}")
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def merged(self, overrides: Mapping[str, Any]) -> Thresholds:
+        return Thresholds(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **overrides})
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    ok: bool
+    message: str
+
+
+def threshold_gates(r: CaseResult, t: Thresholds) -> list[Gate]:
+    m, unit = r.metric, r.metric.unit
+    gates = []
+    if t.max_accuracy_drop is not None:
+        gates.append(
+            Gate(
+                "accuracy-drop",
+                m.drop <= t.max_accuracy_drop,
+                f"{m.name} drop {fmt_metric_delta(m.drop, unit)} > max_accuracy_drop "
+                f"{fmt_metric_delta(t.max_accuracy_drop, unit)} "
+                f"({fmt_metric(m.reference, unit)} -> {fmt_metric(m.compressed, unit)}, {m.examples} examples)",
+            )
+        )
+    if t.min_accuracy is not None:
+        ok = m.compressed >= t.min_accuracy if m.higher_is_better else m.compressed <= t.min_accuracy
+        gates.append(
+            Gate(
+                "min-accuracy",
+                ok,
+                f"{m.name} {fmt_metric(m.compressed, unit)} misses min_accuracy {fmt_metric(t.min_accuracy, unit)}",
+            )
+        )
+    s = r.size
+    if t.min_size_reduction is not None:
+        gates.append(
+            Gate(
+                "size-reduction",
+                s.reduction >= t.min_size_reduction,
+                f"size reduction {fmt_ratio(s.reduction)} < min_size_reduction {fmt_ratio(t.min_size_reduction)} "
+                f"({fmt_bytes(s.reference_bytes)} -> {fmt_bytes(s.compressed_bytes)})",
+            )
+        )
+    if t.max_size_bytes is not None:
+        gates.append(
+            Gate(
+                "max-size",
+                s.compressed_bytes <= t.max_size_bytes,
+                f"size {s.compressed_bytes} B > max_size_bytes {int(t.max_size_bytes)} B",
+            )
+        )
+    if t.min_speedup is not None and r.latency is not None:
+        lat = r.latency
+        gates.append(
+            Gate(
+                "speedup",
+                lat.speedup >= t.min_speedup,
+                f"speedup {fmt_ratio(lat.speedup)} < min_speedup {fmt_ratio(t.min_speedup)} "
+                f"(in-run median of {lat.pairs} pairs: reference {lat.reference_ms:.3f} ms, "
+                f"compressed {lat.compressed_ms:.3f} ms, {lat.threads} thread(s))",
+            )
+        )
+    return gates
+
+
+def baseline_gates(r: CaseResult, base: QualityBaseline, t: Thresholds, where: str) -> list[Gate]:
+    unit = r.metric.unit
+    gates = []
+    limit = base.compressed_bytes * (1 + t.size_tolerance)
+    change = r.size.compressed_bytes / base.compressed_bytes - 1 if base.compressed_bytes else math.inf
+    gates.append(
+        Gate(
+            "size-baseline",
+            r.size.compressed_bytes <= limit,
+            f"size {r.size.compressed_bytes} B vs baseline {base.compressed_bytes} B ({change:+.1%}) "
+            f"> size_tolerance {t.size_tolerance:.1%} [{where}]",
+        )
+    )
+    for gate, label, now, then in (
+        ("accuracy-baseline", r.metric.name, r.metric.compressed, base.compressed_metric),
+        ("reference-baseline", f"reference {r.metric.name}", r.metric.reference, base.reference_metric),
+    ):
+        worse = (then - now) if r.metric.higher_is_better else (now - then)
+        gates.append(
+            Gate(
+                gate,
+                worse <= t.accuracy_tolerance + 1e-12,
+                f"{label} {fmt_metric(now, unit)} vs baseline {fmt_metric(then, unit)} "
+                f"(-{fmt_metric_delta(worse, unit)}) > accuracy_tolerance "
+                f"{fmt_metric_delta(t.accuracy_tolerance, unit)} [{where}]",
+            )
+        )
+    return gates
+
+
+def latency_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, where: str) -> Gate:
+    assert r.latency is not None
+    floor = base.speedup * (1 - t.latency_tolerance)
+    return Gate(
+        "latency-baseline",
+        r.latency.speedup >= floor,
+        f"speedup {fmt_ratio(r.latency.speedup)} vs baseline {fmt_ratio(base.speedup)}: below "
+        f"{fmt_ratio(floor)} (latency_tolerance {t.latency_tolerance:.0%}) [{where}]",
+    )
+
+
+def decide(
+    r: CaseResult,
+    t: Thresholds,
+    *,
+    quality: QualityBaseline | None,
+    latency: LatencyBaseline | None,
+    quality_where: str,
+    latency_where: str,
+    update: bool,
+    nodeid: str,
+) -> Verdict:
+    """All gates for one case -> a verdict with one-line reasons for every failed gate."""
+    gates = threshold_gates(r, t)
+    notes: list[str] = []
+    if update:
+        notes.append(f"baseline written to {quality_where}")
+    elif quality is None:
+        gates.append(
+            Gate(
+                "baseline-missing",
+                False,
+                f"no baseline for {nodeid} in {quality_where}; create it with "
+                f"`pytest '{nodeid}' --compress-update-baselines` and commit the file",
+            )
+        )
+    else:
+        gates.extend(baseline_gates(r, quality, t, quality_where))
+    if r.latency is not None and not update:
+        if latency is None:
+            notes.append(f"no latency baseline for this machine ({latency_where}): latency gated by in-run ratio only")
+        else:
+            gates.append(latency_baseline_gate(r, latency, t, latency_where))
+    failed = [g for g in gates if not g.ok]
+    if failed:
+        return Verdict("fail", tuple(g.name for g in failed), tuple(g.message for g in failed), tuple(notes))
+    return Verdict("new-baseline" if update else "pass", (), (), tuple(notes))

@@ -1,0 +1,15 @@
+"""Built-in models, trained here on data that ships with installed packages (nothing downloaded)."""
+
+from __future__ import annotations
+
+from pytest_compress.spec import MODELS
+
+BUILTIN = {
+    "digits-cnn": ("pytest_compress.zoo.digits", "small CNN on sklearn digits (1x8x8)"),
+    "digits-resnet18": ("pytest_compress.zoo.digits", "torchvision ResNet-18 on sklearn digits (3x32x32)"),
+}
+
+
+def declare_builtins() -> None:
+    for name, (module, summary) in BUILTIN.items():
+        MODELS.declare(name, module, summary)

@@ -1,0 +1,53 @@
+"""A plain supervised training loop with fixed seeds and progress lines."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pytest_compress import progress
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    lr: float
+    batch_size: int = 64
+    weight_decay: float = 5e-4
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def fit(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], s: TrainSettings, name: str) -> None:
+    x, y = data
+    gen = torch.Generator().manual_seed(s.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    steps = s.epochs * ((len(x) + s.batch_size - 1) // s.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=steps)
+    loss_fn = nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    model.train()
+    for epoch in range(s.epochs):
+        order = torch.randperm(len(x), generator=gen)
+        total, correct, loss_sum = 0, 0, 0.0
+        for i in range(0, len(x), s.batch_size):
+            idx = order[i : i + s.batch_size]
+            out = model(x[idx])
+            loss = loss_fn(out, y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.item() * len(idx)
+            correct += int((out.argmax(-1) == y[idx]).sum())
+            total += len(idx)
+        progress.report(
+            f"{name}: epoch {epoch + 1}/{s.epochs} loss {loss_sum / total:.4f} "
+            f"train-acc {correct / total:.3f} ({time.perf_counter() - start:.0f} s)"
+        )
+    model.eval()
