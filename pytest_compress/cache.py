@@ -8,6 +8,7 @@ its tensors; an entry that fails to load or whose digest differs is reported and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -31,12 +32,18 @@ class CacheWarning(UserWarning):
 
 
 def _source(fn: Callable[..., Any] | None) -> str:
+    """Source text of a build/train callable: editing the training code invalidates the cache.
+
+    Never falls back to ``repr``: that holds a memory address and would change every run.
+    """
     if fn is None:
         return ""
+    if isinstance(fn, functools.partial):
+        return f"{_source(fn.func)}|args={fn.args!r}|kwargs={sorted(fn.keywords.items())!r}"
     try:
         return inspect.getsource(fn)
     except (OSError, TypeError):
-        return getattr(fn, "__qualname__", repr(fn))
+        return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
 
 
 def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:

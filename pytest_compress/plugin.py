@@ -92,12 +92,19 @@ def case_params(
 
 
 def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
+    """Keywords of every ``compress`` marker on the item, the most specific winning.
+
+    Order: module, class, function decorator, then ``pytest.param(..., marks=...)`` of the
+    parameter set (pytest appends those to the function's own markers).
+    """
     merged: dict[str, Any] = {}
-    # Closest marker last, so a function's marker overrides its class's and module's.
-    for mark in reversed(list(item.iter_markers(MARKER))):
-        if mark.args:
-            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{MARKER} takes keywords only, got {mark.args!r}")
-        merged.update(mark.kwargs)
+    for node in item.listchain():
+        for mark in node.own_markers:
+            if mark.name != MARKER:
+                continue
+            if mark.args:
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{MARKER} takes keywords only, got {mark.args!r}")
+            merged.update(mark.kwargs)
     return merged
 
 

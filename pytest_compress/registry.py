@@ -43,9 +43,13 @@ class Registry(Generic[T]):
         if not name or not isinstance(name, str):
             raise ValueError(f"a {self.kind} name must be a non-empty string, got {name!r}")
         current = self._entries.get(name)
-        if current is not None and current.target is not None and current.target is not target:
-            # Re-registering the same name from two places is almost always a copy-paste bug.
-            raise ValueError(f"{self.kind} {name!r} is already registered ({current.target!r})")
+        if current is not None and current.target is not None and _origin(current.target) != _origin(target):
+            # The same name from two places is almost always a copy-paste bug. The same place
+            # registering again is a re-import (pytest re-imports conftest files) and replaces it.
+            raise ValueError(
+                f"{self.kind} {name!r} is already registered by {'.'.join(_origin(current.target))}; "
+                "pick another name or remove one of the registrations"
+            )
         self._entries[name] = Entry(name=name, target=target, summary=summary or _first_line(target))
 
     def remove(self, name: str) -> None:
@@ -83,6 +87,11 @@ class Registry(Generic[T]):
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}; registered {self.kind}s: {', '.join(self.names()) or '(none)'}"
             ) from None
+
+
+def _origin(obj: Any) -> tuple[str, str]:
+    fn = getattr(obj, "apply", obj)  # a Method is identified by its apply function
+    return getattr(fn, "__module__", "?"), getattr(fn, "__qualname__", type(fn).__qualname__)
 
 
 def _first_line(obj: Any) -> str:

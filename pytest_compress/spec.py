@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from pytest_compress.registry import Registry, decorator
 
@@ -69,7 +69,13 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """Base class for method configs: frozen dataclasses validated in ``__post_init__``."""
+    """Base class for method configs: frozen dataclasses validated in ``__post_init__``.
+
+    ``label_fields`` are always shown in the report's method column (e.g. ``sparsity``), other
+    fields only when they differ from their default.
+    """
+
+    label_fields: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -82,7 +88,7 @@ class MethodConfig:
             default = f.default if f.default is not dataclasses.MISSING else None
             if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
                 default = f.default_factory()  # type: ignore[misc]
-            if value != default:
+            if value != default or f.name in self.label_fields:
                 parts.append(f"{f.name}={value}")
         return ",".join(parts)
 

@@ -21,6 +21,7 @@ _PRUNABLE = {"Linear": nn.Linear, "Conv2d": nn.Conv2d, "Conv1d": nn.Conv1d}
 
 @dataclass(frozen=True)
 class UnstructuredConfig(MethodConfig):
+    label_fields = ("sparsity",)
     sparsity: float = 0.5
     layers: tuple[str, ...] = ("Conv1d", "Conv2d", "Linear")
 

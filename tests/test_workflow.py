@@ -1,0 +1,185 @@
+"""End-to-end: the baseline workflow a user goes through, run with pytester."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_compress import options
+
+UPDATE = options.UPDATE
+
+
+def test_missing_baseline_fails_with_instructions(project: pytest.Pytester) -> None:
+    result = project.runpytest()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        ["*no baseline for test_model.py::test_int8 in baselines*test_model.json; create it with "
+         "`pytest 'test_model.py::test_int8' --compress-update-baselines`*"]
+    )
+
+
+def test_update_then_unchanged_passes(project: pytest.Pytester) -> None:
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    quality = project.path / "baselines" / "test_model.json"
+    first = quality.read_text()
+    data = json.loads(first)
+    assert set(data["cases"]) == {"test_int8", "test_prune"}
+    assert first == json.dumps(data, indent=2, sort_keys=True) + "\n"  # deterministic, reviewable
+    assert list((project.path / "baselines" / "latency").glob("*.json"))
+    assert not list(project.path.glob("baselines/**/*.tmp"))  # atomic writes leave nothing behind
+
+    result = project.runpytest("--compress-report")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*models: 1 reused from cache, 0 trained*"])
+    # Identical model and method: the rewritten file is byte-for-byte the same.
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    assert quality.read_text() == first
+
+
+def test_changed_baseline_fails_exactly_that_test(project: pytest.Pytester) -> None:
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    path = project.path / "baselines" / "test_model.json"
+    data = json.loads(path.read_text())
+    data["cases"]["test_prune"]["metric"]["compressed"] += 0.05  # baseline now claims 5 pt better
+    data["cases"]["test_int8"]["size"]["compressed_bytes"] //= 2  # baseline now claims half the size
+    path.write_text(json.dumps(data))
+    result = project.runpytest()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_int8 _*",
+            "size * B vs baseline * B (+100.0%) > size_tolerance 1.0% ?baselines/test_model.json?",
+            "*_ test_prune _*",
+            "accuracy *% vs baseline *% (-5.00 pt) > accuracy_tolerance 1.00 pt ?baselines/test_model.json?",
+        ]
+    )
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    project.runpytest().assert_outcomes(passed=2)
+
+
+def test_worse_method_fails_with_reason(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_worse="""
+        import pytest
+
+        @pytest.mark.compress(model="blobs-mlp", method="noisy", max_accuracy_drop=0.02)
+        def test_noisy(compress_check):
+            compress_check()
+        """
+    )
+    result = project.runpytest("test_worse.py", UPDATE)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*accuracy drop * pt > max_accuracy_drop 2.00 pt (* -> *, 200 examples)*"])
+
+
+def test_slower_model_fails_latency_gate(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_slow="""
+        import pytest
+
+        @pytest.mark.compress(model="blobs-mlp", method="slow", min_speedup=0.9)
+        def test_slow(compress_check):
+            compress_check()
+        """
+    )
+    result = project.runpytest("test_slow.py", UPDATE)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*speedup 0.* < min_speedup 0.90x (in-run median of * pairs*"])
+
+
+def test_latency_without_machine_baseline_is_gated_in_run(project: pytest.Pytester) -> None:
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    for f in (project.path / "baselines" / "latency").glob("*.json"):
+        f.unlink()
+    result = project.runpytest("--compress-report=json:out.json")
+    result.assert_outcomes(passed=2)
+    rows = json.loads((project.path / "out.json").read_text())["rows"]
+    assert all(any("latency gated by in-run ratio only" in n for n in r["notes"]) for r in rows)
+
+
+def test_corrupt_baseline_file_is_a_clear_error(project: pytest.Pytester) -> None:
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    (project.path / "baselines" / "test_model.json").write_text("{ not json")
+    result = project.runpytest()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        ["*baseline error: *baselines/test_model.json: not a readable baseline file (*); restore it*"]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*pytest_compress/*.py:*")  # no plugin frames
+    # An update run is how a user repairs it.
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    project.runpytest().assert_outcomes(passed=2)
+
+
+def test_reports_in_all_formats(project: pytest.Pytester) -> None:
+    result = project.runpytest(UPDATE, "--compress-report", "--compress-report=json:r/out.json",
+                               "--compress-report=md:r/out.md")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest-compress report*",
+            "model*method*size*smaller*metric*drop*latency*speedup*verdict",
+            "blobs-mlp*int8-dynamic*kB -> *kB*x*accuracy *% -> *%*pt*ms*x*new-baseline",
+            "blobs-mlp*prune-unstructured(sparsity=0.5)*new-baseline",
+        ]
+    )
+    doc = json.loads((project.path / "r" / "out.json").read_text())
+    assert [r["method"] for r in doc["rows"]] == ["int8-dynamic", "prune-unstructured(sparsity=0.5)"]
+    m = doc["rows"][0]["measurements"]
+    assert m["size.compressed"]["unit"] == "bytes" and m["latency.speedup"]["unit"] == "x"
+    assert m["metric.reference"]["unit"] == "fraction" and m["metric.examples"]["value"] == 200
+    assert doc["rows"][1]["method_config"]["sparsity"] == 0.5
+    md = (project.path / "r" / "out.md").read_text()
+    assert "| model" in md and "| blobs-mlp" in md
+
+
+def test_corrupt_cache_entry_is_rebuilt(project: pytest.Pytester) -> None:
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    (entry,) = (project.path / ".compress-cache" / "models").glob("*.safetensors")
+    entry.write_bytes(entry.read_bytes()[:-64])
+    result = project.runpytest("--compress-report", "-W", "default")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*cache entry *is corrupt*rebuilding it*", "*0 reused from cache, 1 trained*"])
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        ('model="blobs-mlp", method="int8-dynamic", max_drop=0.1',
+         "*unknown compress keyword(s) max_drop; valid: model, method, method_args, max_accuracy_drop*"),
+        ('model="nope", method="int8-dynamic"', "*unknown model 'nope'; registered models: blobs-mlp, digits-cnn*"),
+        ('model="blobs-mlp", method="zip"', "*unknown method 'zip'; registered methods: int8-dynamic*noisy*"),
+        ('model="blobs-mlp", method="int8-dynamic", min_speedup="fast"', "*min_speedup must be a finite number*"),
+    ],
+)
+def test_marker_usage_errors(pytester: pytest.Pytester, marker: str, message: str) -> None:
+    from tests.conftest import PROJECT_CONFTEST
+
+    pytester.makeconftest(PROJECT_CONFTEST)
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.compress({marker})
+        def test_x(compress_check):
+            compress_check()
+        """
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_unknown_method_option_fails_the_test(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_opt="""
+        def test_x(compress_check):
+            compress_check(model="blobs-mlp", method="prune-unstructured", method_args={"sparsty": 0.5})
+        """
+    )
+    result = project.runpytest("test_opt.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*method 'prune-unstructured' has no option(s) sparsty; valid options: *sparsity*"])
