@@ -1,0 +1,70 @@
+"""Interleaved timing, checked with an injected clock: exact, and never flaky."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from pytest_compress.measure.latency import interleaved
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.log: list[str] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def work(self, name: str, seconds: float):
+        def fn() -> None:
+            self.log.append(name)
+            self.now += seconds
+
+        return fn
+
+
+def test_speedup_is_median_of_pair_ratios() -> None:
+    clock = FakeClock()
+    t = interleaved(clock.work("A", 0.004), clock.work("B", 0.001), min_pairs=10, max_pairs=10, warmup=2,
+                    clock=clock)
+    assert len(t.ratios) == 10
+    assert t.speedup == pytest.approx(4.0)
+    assert t.reference_ms == pytest.approx(4.0) and t.compressed_ms == pytest.approx(1.0)
+
+
+def test_order_alternates_abba_after_warmup() -> None:
+    clock = FakeClock()
+    interleaved(clock.work("A", 0.01), clock.work("B", 0.01), min_pairs=4, max_pairs=4, warmup=1, clock=clock)
+    # warm-up pair, one calibration call each, then pairs in ABBA order (1 call per sample at 10 ms)
+    assert "".join(clock.log) == "AB" + "AB" + "AB" + "BA" + "AB" + "BA"
+
+
+def test_calls_per_sample_keep_samples_above_min_sample_time() -> None:
+    clock = FakeClock()
+    t = interleaved(clock.work("A", 0.0001), clock.work("B", 0.0001), min_pairs=3, max_pairs=3,
+                    min_sample_s=0.002, clock=clock)
+    assert t.calls_per_sample == 20
+
+
+def test_budget_stops_after_min_pairs() -> None:
+    clock = FakeClock()
+    t = interleaved(clock.work("A", 0.1), clock.work("B", 0.1), min_pairs=5, max_pairs=1000, budget_s=0.5,
+                    clock=clock)
+    assert len(t.ratios) == 5
+
+
+def test_gc_disabled_while_timing_and_restored() -> None:
+    seen = []
+    clock = FakeClock()
+    interleaved(lambda: seen.append(gc.isenabled()), clock.work("B", 0.001), min_pairs=2, max_pairs=2,
+                warmup=0, clock=clock)
+    assert seen[0] is True  # the calibration call runs with gc as the user had it
+    assert seen[-1] is False
+    assert gc.isenabled()
+
+
+def test_bad_pair_counts_rejected() -> None:
+    with pytest.raises(ValueError):
+        interleaved(lambda: None, lambda: None, min_pairs=5, max_pairs=2)

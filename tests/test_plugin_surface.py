@@ -1,0 +1,66 @@
+"""The plugin's outside: --help stays as documented, loading it never imports torch."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_compress import options
+
+GOLDEN = Path(__file__).parent / "golden" / "help.txt"
+
+
+def _help_section(text: str) -> str:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("model compression regression testing"))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith(" "))
+    ini = [line for line in lines if line.strip().startswith("compress_")]
+    return "\n".join(lines[start:end]).rstrip() + "\n\n" + "\n".join(ini) + "\n"
+
+
+def test_help_matches_golden(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    result = pytester.runpytest_subprocess("--help")
+    section = _help_section(result.stdout.str())
+    if not GOLDEN.exists():  # first run writes it; review and commit
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(section)
+    assert section == GOLDEN.read_text()
+
+
+def test_loading_the_plugin_does_not_import_torch() -> None:
+    code = "import pytest_compress.plugin, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("term", options.ReportTarget("term")), ("json:a/b.json", options.ReportTarget("json", "a/b.json")),
+     ("md:r.md", options.ReportTarget("md", "r.md"))],
+)
+def test_report_option_parses(value: str, expected: options.ReportTarget) -> None:
+    assert options.parse_report(value) == expected
+
+
+@pytest.mark.parametrize("value", ["html:x", "json", "json:", "term:x"])
+def test_report_option_rejects(value: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        options.parse_report(value)
+
+
+def test_bad_cli_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--compress-threads=0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--compress-threads: expected a whole number >= 1, got '0'*"])
+
+
+def test_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ncompress_min_speedup = fast\n")
+    pytester.makepyfile("def test_a():\n    assert True\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini key compress_min_speedup = 'fast'*"])
