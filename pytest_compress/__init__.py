@@ -30,6 +30,19 @@ from pytest_compress.thresholds import Thresholds
 
 __version__ = "0.1.0"
 __all__ = [
-    "ACCURACY", "METHODS", "MODELS", "Artifact", "CaseResult", "Method", "MethodConfig", "MethodContext",
-    "Metric", "ModelSpec", "NoConfig", "Thresholds", "register_method", "register_model", "report_progress",
+    "ACCURACY",
+    "METHODS",
+    "MODELS",
+    "Artifact",
+    "CaseResult",
+    "Method",
+    "MethodConfig",
+    "MethodContext",
+    "Metric",
+    "ModelSpec",
+    "NoConfig",
+    "Thresholds",
+    "register_method",
+    "register_model",
+    "report_progress",
 ]

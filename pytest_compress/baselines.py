@@ -148,11 +148,13 @@ class BaselineStore:
                     f"{path}: not a readable baseline file ({exc}); restore it from version control "
                     "or delete it and run with --compress-update-baselines"
                 ) from None
-            if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION or not isinstance(
-                data.get("cases"), dict
+            if (
+                not isinstance(data, dict)
+                or data.get("schema") != SCHEMA_VERSION
+                or not isinstance(data.get("cases"), dict)
             ):
                 raise BaselineFileError(
-                    f"{path}: expected a JSON object with \"schema\": {SCHEMA_VERSION} and a \"cases\" object; "
+                    f'{path}: expected a JSON object with "schema": {SCHEMA_VERSION} and a "cases" object; '
                     "restore it from version control or delete it and run with --compress-update-baselines"
                 )
             cases = data["cases"]

@@ -77,25 +77,61 @@ def device_name(value: str) -> str:
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup(GROUP, "model compression regression testing (pytest-compress)")
-    group.addoption(REPORT, action="append", nargs="?", const=ReportTarget("term"), type=parse_report,
-                    metavar="FORMAT", dest="compress_report",
-                    help="print the comparison table (no value, or 'term'), or write it as json:PATH or "
-                         "md:PATH; may be given several times. Default: no report.")
-    group.addoption(UPDATE, action="store_true", dest="compress_update",
-                    help="write/refresh baselines from this run instead of comparing against them. "
-                         "Default: compare.")
-    group.addoption(BASELINE_DIR, metavar="DIR", dest="compress_baseline_dir", default=None,
-                    help=f"where baselines live (ini: {INI_BASELINE_DIR}). Default: baselines/ under rootdir.")
-    group.addoption(CACHE_DIR, metavar="DIR", dest="compress_cache_dir", default=None,
-                    help=f"where trained weights are cached (ini: {INI_CACHE_DIR}). "
-                         "Default: .compress-cache/ under rootdir.")
-    group.addoption(THREADS, metavar="N", type=positive_int, dest="compress_threads", default=None,
-                    help=f"torch threads while timing (ini: {INI_THREADS}). Default: 1.")
-    group.addoption(DEVICE, metavar="DEV", type=device_name, dest="compress_device", default=None,
-                    help=f"device for evaluation and timing: cpu, cuda, cuda:N (ini: {INI_DEVICE}). Default: cpu.")
-    group.addoption(LATENCY_BUDGET, metavar="SECONDS", type=positive_float, dest="compress_latency_budget",
-                    default=None,
-                    help=f"time spent on interleaved timing per case (ini: {INI_LATENCY_BUDGET}). Default: 1.5.")
+    group.addoption(
+        REPORT,
+        action="append",
+        nargs="?",
+        const=ReportTarget("term"),
+        type=parse_report,
+        metavar="FORMAT",
+        dest="compress_report",
+        help="print the comparison table (no value, or 'term'), or write it as json:PATH or "
+        "md:PATH; may be given several times. Default: no report.",
+    )
+    group.addoption(
+        UPDATE,
+        action="store_true",
+        dest="compress_update",
+        help="write/refresh baselines from this run instead of comparing against them. Default: compare.",
+    )
+    group.addoption(
+        BASELINE_DIR,
+        metavar="DIR",
+        dest="compress_baseline_dir",
+        default=None,
+        help=f"where baselines live (ini: {INI_BASELINE_DIR}). Default: baselines/ under rootdir.",
+    )
+    group.addoption(
+        CACHE_DIR,
+        metavar="DIR",
+        dest="compress_cache_dir",
+        default=None,
+        help=f"where trained weights are cached (ini: {INI_CACHE_DIR}). Default: .compress-cache/ under rootdir.",
+    )
+    group.addoption(
+        THREADS,
+        metavar="N",
+        type=positive_int,
+        dest="compress_threads",
+        default=None,
+        help=f"torch threads while timing (ini: {INI_THREADS}). Default: 1.",
+    )
+    group.addoption(
+        DEVICE,
+        metavar="DEV",
+        type=device_name,
+        dest="compress_device",
+        default=None,
+        help=f"device for evaluation and timing: cpu, cuda, cuda:N (ini: {INI_DEVICE}). Default: cpu.",
+    )
+    group.addoption(
+        LATENCY_BUDGET,
+        metavar="SECONDS",
+        type=positive_float,
+        dest="compress_latency_budget",
+        default=None,
+        help=f"time spent on interleaved timing per case (ini: {INI_LATENCY_BUDGET}). Default: 1.5.",
+    )
     parser.addini(INI_BASELINE_DIR, "pytest-compress: baseline directory", default="baselines")
     parser.addini(INI_CACHE_DIR, "pytest-compress: trained-weights cache directory", default=".compress-cache")
     parser.addini(INI_THREADS, "pytest-compress: torch threads while timing", default="1")

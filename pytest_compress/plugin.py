@@ -74,9 +74,7 @@ def case_params(
     valid = (*CASE_KEYS, *Thresholds.names())
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
-        raise pytest.UsageError(
-            f"{where}: unknown compress keyword(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
-        )
+        raise pytest.UsageError(f"{where}: unknown compress keyword(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
     case = {k: kwargs[k] for k in CASE_KEYS if k in kwargs}
     try:
         if "model" in case:
@@ -152,18 +150,20 @@ class CompressCheck:
         except BaselineFileError as exc:
             pytest.fail(f"baseline error: {exc}", pytrace=False)
         verdict = decide(
-            result, thresholds, quality=quality, latency=latency,
+            result,
+            thresholds,
+            quality=quality,
+            latency=latency,
             quality_where=session.display_path(store.quality_path(item.nodeid)),
             latency_where=session.display_path(store.latency_path(fp)),
-            update=s.update, nodeid=item.nodeid,
+            update=s.update,
+            nodeid=item.nodeid,
         )
         result = result.with_verdict(verdict)
         item.stash[RESULT_KEY] = result
         if verdict.status == "fail":
             pytest.fail("; ".join(verdict.reasons), pytrace=False)
         return result
-
-
 
 
 @pytest.fixture

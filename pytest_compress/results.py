@@ -48,6 +48,7 @@ class LatencyResult:
     reference_ms: float  # median per call
     compressed_ms: float
     speedup: float  # median over pairs of reference/compressed (>1 is faster)
+    speedup_ci: tuple[float, float]  # 95% distribution-free interval of that median
     pairs: int
     calls_per_sample: int
     threads: int
@@ -100,7 +101,9 @@ class CaseResult:
             metric[key] = tuple(metric.get(key, ()))
         latency = data.get("latency")
         if latency is not None:
-            latency = LatencyResult(**{**latency, "ratios": tuple(latency.get("ratios", ()))})
+            latency = LatencyResult(
+                **{**latency, "ratios": tuple(latency["ratios"]), "speedup_ci": tuple(latency["speedup_ci"])}
+            )
         verdict = data["verdict"]
         return cls(
             test_id=data["test_id"],

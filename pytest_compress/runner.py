@@ -47,7 +47,7 @@ class RunSettings:
     threads: int = 1
     device: str = "cpu"
     latency_budget_s: float = 1.5
-    latency_min_pairs: int = 15
+    latency_min_pairs: int = 10
     seed: int = 0
 
 
@@ -81,8 +81,13 @@ class ModelStore:
         module = spec.build()
         source, seconds = "built", 0.0
         if spec.train is not None:
-            key = cache_key(module, build=spec.build, train=spec.train, settings=dict(spec.settings),
-                            train_data=spec.train_data)
+            key = cache_key(
+                module,
+                build=spec.build,
+                train=spec.train,
+                settings=dict(spec.settings),
+                train_data=spec.train_data,
+            )
             cached = self.cache.load(name, key)
             if cached is not None:
                 module.load_state_dict(cached, strict=True)
@@ -100,8 +105,15 @@ class ModelStore:
         timing_module = copy.deepcopy(module)
         outcomes = per_example(module, spec.metric, *spec.eval_data, spec.eval_batch_size, self.device)
         return Reference(
-            name=name, spec=spec, module=module, timing_module=timing_module, source=source, outcomes=outcomes,
-            payload_bytes=len(dense_payload(module)), params=count_parameters(module), train_seconds=seconds,
+            name=name,
+            spec=spec,
+            module=module,
+            timing_module=timing_module,
+            source=source,
+            outcomes=outcomes,
+            payload_bytes=len(dense_payload(module)),
+            params=count_parameters(module),
+            train_seconds=seconds,
         )
 
 
@@ -124,8 +136,9 @@ def run_case(
     config = m.make_config(method_args)
     ctx = MethodContext(
         example_inputs=spec.example_inputs,
-        calib_data=spec.calib_data if spec.calib_data is not None else (
-            spec.train_data[0][:256] if spec.train_data is not None else spec.eval_data[0][:256]),
+        calib_data=spec.calib_data
+        if spec.calib_data is not None
+        else (spec.train_data[0][:256] if spec.train_data is not None else spec.eval_data[0][:256]),
         train_data=spec.train_data,
         seed=settings.seed,
     )
@@ -148,26 +161,51 @@ def run_case(
     outcomes = per_example(compressed, spec.metric, *spec.eval_data, spec.eval_batch_size, device)
     params = count_parameters(compressed)
     metric = MetricResult(
-        name=spec.metric.name, unit=spec.metric.unit, higher_is_better=spec.metric.higher_is_better,
-        reference=sum(ref.outcomes) / len(ref.outcomes), compressed=sum(outcomes) / len(outcomes),
-        examples=len(outcomes), reference_outcomes=ref.outcomes, compressed_outcomes=outcomes,
+        name=spec.metric.name,
+        unit=spec.metric.unit,
+        higher_is_better=spec.metric.higher_is_better,
+        reference=sum(ref.outcomes) / len(ref.outcomes),
+        compressed=sum(outcomes) / len(outcomes),
+        examples=len(outcomes),
+        reference_outcomes=ref.outcomes,
+        compressed_outcomes=outcomes,
     )
     size = SizeResult(
-        reference_bytes=ref.payload_bytes, compressed_bytes=len(artifact.payload),
-        reference_params=ref.params[0], compressed_params=params[0],
-        reference_nonzero=ref.params[1], compressed_nonzero=params[1], encoding=artifact.encoding,
+        reference_bytes=ref.payload_bytes,
+        compressed_bytes=len(artifact.payload),
+        reference_params=ref.params[0],
+        compressed_params=params[0],
+        reference_nonzero=ref.params[1],
+        compressed_nonzero=params[1],
+        encoding=artifact.encoding,
     )
     return CaseResult(
-        test_id=test_id, model=model, method=method, method_config=config.to_dict(),
+        test_id=test_id,
+        model=model,
+        method=method,
+        method_config=config.to_dict(),
         method_label=f"{method}({config.label()})" if config.label() else method,
-        size=size, metric=metric, latency=lat, model_source=ref.source,
+        size=size,
+        metric=metric,
+        latency=lat,
+        model_source=ref.source,
         fingerprint=fingerprint.current(torch.__version__, settings.threads, settings.device).to_dict(),
-        details={**artifact.details, "compress_seconds": round(compress_s, 3), "train_seconds": round(ref.train_seconds, 1)},
+        details={
+            **artifact.details,
+            "compress_seconds": round(compress_s, 3),
+            "train_seconds": round(ref.train_seconds, 1),
+        },
     )
 
 
-def time_pair(reference: nn.Module, compressed: nn.Module, inputs: tuple[torch.Tensor, ...],
-              settings: RunSettings, ref_device: str, cmp_device: str) -> LatencyResult:
+def time_pair(
+    reference: nn.Module,
+    compressed: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    settings: RunSettings,
+    ref_device: str,
+    cmp_device: str,
+) -> LatencyResult:
     ref_in = tuple(t.to(ref_device) for t in inputs)
     cmp_in = tuple(t.to(cmp_device) for t in inputs)
     sync = torch.cuda.synchronize if "cuda" in (ref_device + cmp_device) else (lambda: None)
@@ -189,13 +227,20 @@ def time_pair(reference: nn.Module, compressed: nn.Module, inputs: tuple[torch.T
         # The same calls already ran once, with warnings on, during evaluation.
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            t = latency_mod.interleaved(run_ref, run_cmp, budget_s=settings.latency_budget_s,
-                                        min_pairs=settings.latency_min_pairs)
+            t = latency_mod.interleaved(
+                run_ref, run_cmp, budget_s=settings.latency_budget_s, min_pairs=settings.latency_min_pairs
+            )
     finally:
         torch.set_num_threads(previous)
     return LatencyResult(
-        reference_ms=t.reference_ms, compressed_ms=t.compressed_ms, speedup=t.speedup,
-        pairs=len(t.ratios), calls_per_sample=t.calls_per_sample, threads=settings.threads, ratios=t.ratios,
+        reference_ms=t.reference_ms,
+        compressed_ms=t.compressed_ms,
+        speedup=t.speedup,
+        speedup_ci=t.speedup_ci,
+        pairs=len(t.ratios),
+        calls_per_sample=t.calls_per_sample,
+        threads=settings.threads,
+        ratios=t.ratios,
     )
 
 

@@ -22,10 +22,12 @@ from torch import nn
 
 SPARSE_FORMAT = "pytest-compress/sparse-bitmap-v1"
 
+
 def dense_payload(module: nn.Module) -> bytes:
     buf = io.BytesIO()
     torch.save(module.state_dict(), buf)
     return buf.getvalue()
+
 
 def encode_sparse(state_dict: dict[str, torch.Tensor]) -> bytes:
     tensors: dict[str, torch.Tensor] = {}
@@ -46,6 +48,7 @@ def encode_sparse(state_dict: dict[str, torch.Tensor]) -> bytes:
     meta = {"format": SPARSE_FORMAT, "encoded": json.dumps(encoded, sort_keys=True)}
     return st_save(tensors, metadata=meta)
 
+
 def decode_sparse(payload: bytes) -> dict[str, torch.Tensor]:
 
     meta = _metadata(payload)
@@ -65,6 +68,7 @@ def decode_sparse(payload: bytes) -> dict[str, torch.Tensor]:
         dense[mask] = values
         out[name] = dense.reshape(shape)
     return out
+
 
 def _metadata(payload: bytes) -> dict[str, str]:
     # safetensors layout: 8-byte little-endian header length, then a JSON header.

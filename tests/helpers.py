@@ -18,13 +18,24 @@ def make_result(
     latency = None
     if speedup is not None:
         latency = LatencyResult(
-            reference_ms=2.0, compressed_ms=2.0 / speedup, speedup=speedup, pairs=20, calls_per_sample=1,
-            threads=1, ratios=(speedup,) * 20,
+            reference_ms=2.0,
+            compressed_ms=2.0 / speedup,
+            speedup=speedup,
+            speedup_ci=(speedup, speedup),
+            pairs=20,
+            calls_per_sample=1,
+            threads=1,
+            ratios=(speedup,) * 20,
         )
     return CaseResult(
-        test_id=test_id, model="m", method=method, method_config={}, method_label=method,
+        test_id=test_id,
+        model="m",
+        method=method,
+        method_config={},
+        method_label=method,
         size=SizeResult(ref_bytes, cmp_bytes, 100, 100, 100, 90, "torch.save(state_dict)"),
         metric=MetricResult("accuracy", "fraction", True, ref_acc, cmp_acc, 100, (1.0,) * 100, (1.0,) * 100),
-        latency=latency, model_source="cache",
+        latency=latency,
+        model_source="cache",
         fingerprint={"cpu": "cpu-x", "cores": 2, "machine": "x86_64", "torch": "2.14.1", "threads": 1},
     )

@@ -18,8 +18,13 @@ def _train(model, data, epochs=1):  # noqa: ANN001
 def _key(settings=None, data=None, train=None) -> str:  # noqa: ANN001
     torch.manual_seed(0)
     model = nn.Linear(4, 2)
-    return cache_key(model, build=lambda: nn.Linear(4, 2), train=train or functools.partial(_train, epochs=2),
-                     settings=settings or {"lr": 0.1}, train_data=data or (torch.ones(3, 4), torch.zeros(3)))
+    return cache_key(
+        model,
+        build=lambda: nn.Linear(4, 2),
+        train=train or functools.partial(_train, epochs=2),
+        settings=settings or {"lr": 0.1},
+        train_data=data or (torch.ones(3, 4), torch.zeros(3)),
+    )
 
 
 def test_key_is_stable_and_changes_with_its_inputs() -> None:

@@ -27,8 +27,7 @@ class FakeClock:
 
 def test_speedup_is_median_of_pair_ratios() -> None:
     clock = FakeClock()
-    t = interleaved(clock.work("A", 0.004), clock.work("B", 0.001), min_pairs=10, max_pairs=10, warmup=2,
-                    clock=clock)
+    t = interleaved(clock.work("A", 0.004), clock.work("B", 0.001), min_pairs=10, max_pairs=10, warmup=2, clock=clock)
     assert len(t.ratios) == 10
     assert t.speedup == pytest.approx(4.0)
     assert t.reference_ms == pytest.approx(4.0) and t.compressed_ms == pytest.approx(1.0)
@@ -43,23 +42,34 @@ def test_order_alternates_abba_after_warmup() -> None:
 
 def test_calls_per_sample_keep_samples_above_min_sample_time() -> None:
     clock = FakeClock()
-    t = interleaved(clock.work("A", 0.0001), clock.work("B", 0.0001), min_pairs=3, max_pairs=3,
-                    min_sample_s=0.002, clock=clock)
+    t = interleaved(
+        clock.work("A", 0.0001),
+        clock.work("B", 0.0001),
+        min_pairs=3,
+        max_pairs=3,
+        min_sample_s=0.002,
+        clock=clock,
+    )
     assert t.calls_per_sample == 20
 
 
 def test_budget_stops_after_min_pairs() -> None:
     clock = FakeClock()
-    t = interleaved(clock.work("A", 0.1), clock.work("B", 0.1), min_pairs=5, max_pairs=1000, budget_s=0.5,
-                    clock=clock)
+    t = interleaved(clock.work("A", 0.1), clock.work("B", 0.1), min_pairs=5, max_pairs=1000, budget_s=0.5, clock=clock)
     assert len(t.ratios) == 5
 
 
 def test_gc_disabled_while_timing_and_restored() -> None:
     seen = []
     clock = FakeClock()
-    interleaved(lambda: seen.append(gc.isenabled()), clock.work("B", 0.001), min_pairs=2, max_pairs=2,
-                warmup=0, clock=clock)
+    interleaved(
+        lambda: seen.append(gc.isenabled()),
+        clock.work("B", 0.001),
+        min_pairs=2,
+        max_pairs=2,
+        warmup=0,
+        clock=clock,
+    )
     assert seen[0] is True  # the calibration call runs with gc as the user had it
     assert seen[-1] is False
     assert gc.isenabled()
@@ -68,3 +78,17 @@ def test_gc_disabled_while_timing_and_restored() -> None:
 def test_bad_pair_counts_rejected() -> None:
     with pytest.raises(ValueError):
         interleaved(lambda: None, lambda: None, min_pairs=5, max_pairs=2)
+
+
+def test_noisy_ratios_keep_sampling_until_the_interval_is_narrow_or_budget_ends() -> None:
+    clock = FakeClock()
+    costs = iter([0.001, 0.003] * 10_000)  # compressed alternates between 1 and 3 ms: a wide interval
+
+    def noisy() -> None:
+        clock.now += next(costs)
+
+    t = interleaved(clock.work("A", 0.002), noisy, min_pairs=10, max_pairs=10_000, budget_s=1.0, clock=clock)
+    assert len(t.ratios) > 10  # the interval never narrows: it ran until the budget
+    assert clock.now >= 1.0
+    lo, hi = t.speedup_ci
+    assert lo < t.speedup < hi or lo <= t.speedup <= hi

@@ -39,8 +39,11 @@ def test_loading_the_plugin_does_not_import_torch() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("term", options.ReportTarget("term")), ("json:a/b.json", options.ReportTarget("json", "a/b.json")),
-     ("md:r.md", options.ReportTarget("md", "r.md"))],
+    [
+        ("term", options.ReportTarget("term")),
+        ("json:a/b.json", options.ReportTarget("json", "a/b.json")),
+        ("md:r.md", options.ReportTarget("md", "r.md")),
+    ],
 )
 def test_report_option_parses(value: str, expected: options.ReportTarget) -> None:
     assert options.parse_report(value) == expected

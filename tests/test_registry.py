@@ -19,9 +19,7 @@ def test_unknown_name_lists_registered_names() -> None:
 
 def test_declared_entries_import_their_module_on_first_use(tmp_path, monkeypatch) -> None:
     reg: Registry[int] = Registry("widget")
-    (tmp_path / "lazy_widgets_mod.py").write_text(
-        "from tests.test_registry import REG\nREG.add('lazy', 42)\n"
-    )
+    (tmp_path / "lazy_widgets_mod.py").write_text("from tests.test_registry import REG\nREG.add('lazy', 42)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     globals()["REG"] = reg
     reg.declare("lazy", "lazy_widgets_mod")

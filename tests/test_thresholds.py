@@ -6,10 +6,20 @@ from pytest_compress.baselines import LatencyBaseline, QualityBaseline
 from pytest_compress.thresholds import Thresholds, decide, threshold_gates
 from tests.helpers import make_result
 
+DEFAULT = Thresholds()
 
-def _decide(r, t=Thresholds(), quality=None, latency=None, update=False):
-    return decide(r, t, quality=quality, latency=latency, quality_where="b/q.json", latency_where="b/l.json",
-                  update=update, nodeid=r.test_id)
+
+def _decide(r, t=DEFAULT, quality=None, latency=None, update=False):
+    return decide(
+        r,
+        t,
+        quality=quality,
+        latency=latency,
+        quality_where="b/q.json",
+        latency_where="b/l.json",
+        update=update,
+        nodeid=r.test_id,
+    )
 
 
 def _base(r, **changes):
@@ -18,11 +28,16 @@ def _base(r, **changes):
 
 def test_thresholds_pass_and_fail_with_one_line_reasons() -> None:
     r = make_result(ref_acc=0.98, cmp_acc=0.95, ref_bytes=4000, cmp_bytes=2000, speedup=0.8)
-    gates = {g.name: g for g in threshold_gates(
-        r, Thresholds(max_accuracy_drop=0.02, min_size_reduction=3.5, min_speedup=1.0, min_accuracy=0.9)
-    )}
+    gates = {
+        g.name: g
+        for g in threshold_gates(
+            r, Thresholds(max_accuracy_drop=0.02, min_size_reduction=3.5, min_speedup=1.0, min_accuracy=0.9)
+        )
+    }
     assert not gates["accuracy-drop"].ok
-    assert gates["accuracy-drop"].message.startswith("accuracy drop 3.00 pt > max_accuracy_drop 2.00 pt (98.00% -> 95.00%")
+    assert gates["accuracy-drop"].message.startswith(
+        "accuracy drop 3.00 pt > max_accuracy_drop 2.00 pt (98.00% -> 95.00%"
+    )
     assert not gates["size-reduction"].ok and "2.00x < min_size_reduction 3.50x" in gates["size-reduction"].message
     assert not gates["speedup"].ok and "speedup 0.80x < min_speedup 1.00x" in gates["speedup"].message
     assert gates["min-accuracy"].ok
@@ -67,7 +82,12 @@ def test_baseline_regression_beyond_tolerance_fails(changes, gate) -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"compressed_bytes": 991}, {"compressed_metric": 0.9799}, {"compressed_bytes": 5000}, {"compressed_metric": 0.5}],
+    [
+        {"compressed_bytes": 991},
+        {"compressed_metric": 0.9799},
+        {"compressed_bytes": 5000},
+        {"compressed_metric": 0.5},
+    ],
 )
 def test_within_tolerance_or_better_passes(changes) -> None:
     r = make_result()
@@ -84,8 +104,13 @@ def test_latency_baseline_gate_and_in_run_note() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"min_speedup": 0}, {"size_tolerance": -0.1}, {"max_accuracy_drop": "x"}, {"min_speedup": float("nan")},
-     {"min_size_reduction": True}],
+    [
+        {"min_speedup": 0},
+        {"size_tolerance": -0.1},
+        {"max_accuracy_drop": "x"},
+        {"min_speedup": float("nan")},
+        {"min_size_reduction": True},
+    ],
 )
 def test_invalid_thresholds_are_rejected(kwargs) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):

@@ -15,8 +15,10 @@ def test_missing_baseline_fails_with_instructions(project: pytest.Pytester) -> N
     result = project.runpytest()
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
-        ["*no baseline for test_model.py::test_int8 in baselines*test_model.json; create it with "
-         "`pytest 'test_model.py::test_int8' --compress-update-baselines`*"]
+        [
+            "*no baseline for test_model.py::test_int8 in baselines*test_model.json; create it with "
+            "`pytest 'test_model.py::test_int8' --compress-update-baselines`*"
+        ]
     )
 
 
@@ -115,8 +117,9 @@ def test_corrupt_baseline_file_is_a_clear_error(project: pytest.Pytester) -> Non
 
 
 def test_reports_in_all_formats(project: pytest.Pytester) -> None:
-    result = project.runpytest(UPDATE, "--compress-report", "--compress-report=json:r/out.json",
-                               "--compress-report=md:r/out.md")
+    result = project.runpytest(
+        UPDATE, "--compress-report", "--compress-report=json:r/out.json", "--compress-report=md:r/out.md"
+    )
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
@@ -148,11 +151,19 @@ def test_corrupt_cache_entry_is_rebuilt(project: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ('model="blobs-mlp", method="int8-dynamic", max_drop=0.1',
-         "*unknown compress keyword(s) max_drop; valid: model, method, method_args, max_accuracy_drop*"),
-        ('model="nope", method="int8-dynamic"', "*unknown model 'nope'; registered models: blobs-mlp, digits-cnn*"),
+        (
+            'model="blobs-mlp", method="int8-dynamic", max_drop=0.1',
+            "*unknown compress keyword(s) max_drop; valid: model, method, method_args, max_accuracy_drop*",
+        ),
+        (
+            'model="nope", method="int8-dynamic"',
+            "*unknown model 'nope'; registered models: blobs-mlp, digits-cnn*",
+        ),
         ('model="blobs-mlp", method="zip"', "*unknown method 'zip'; registered methods: int8-dynamic*noisy*"),
-        ('model="blobs-mlp", method="int8-dynamic", min_speedup="fast"', "*min_speedup must be a finite number*"),
+        (
+            'model="blobs-mlp", method="int8-dynamic", min_speedup="fast"',
+            "*min_speedup must be a finite number*",
+        ),
     ],
 )
 def test_marker_usage_errors(pytester: pytest.Pytester, marker: str, message: str) -> None:

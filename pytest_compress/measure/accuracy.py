@@ -8,8 +8,14 @@ from torch import nn
 from pytest_compress.spec import Metric
 
 
-def per_example(model: nn.Module, metric: Metric, inputs: torch.Tensor, targets: torch.Tensor,
-                batch_size: int, device: str = "cpu") -> tuple[float, ...]:
+def per_example(
+    model: nn.Module,
+    metric: Metric,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    batch_size: int,
+    device: str = "cpu",
+) -> tuple[float, ...]:
     model.eval()
     scores: list[torch.Tensor] = []
     with torch.inference_mode():

@@ -4,6 +4,9 @@ Why interleaved: on a shared, noisy machine the speed of the whole box drifts ov
 Timing A then B in alternation (ABBA order, so neither always goes first) makes both see the
 same drift, and the per-pair ratio cancels it; absolute milliseconds are reported but never
 gate. The garbage collector is off while timing so a collection never lands in one sample.
+
+Sampling is adaptive: after ``min_pairs`` it stops as soon as the 95% interval of the median
+ratio is narrower than ``target_rel_width`` of the median, or when ``budget_s`` runs out.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from pytest_compress.stats import median_ci, relative_width
 
 Clock = Callable[[], float]
 
@@ -27,11 +32,15 @@ class Timing:
     @property
     def ratios(self) -> tuple[float, ...]:
         """reference / compressed per pair: > 1 means the compressed model is faster."""
-        return tuple(r / c for r, c in zip(self.reference_s, self.compressed_s) if c > 0)
+        return tuple(r / c for r, c in zip(self.reference_s, self.compressed_s, strict=True) if c > 0)
 
     @property
     def speedup(self) -> float:
         return statistics.median(self.ratios)
+
+    @property
+    def speedup_ci(self) -> tuple[float, float]:
+        return median_ci(self.ratios)
 
     @property
     def reference_ms(self) -> float:
@@ -53,9 +62,10 @@ def interleaved(
     reference: Callable[[], object],
     compressed: Callable[[], object],
     *,
-    min_pairs: int = 15,
+    min_pairs: int = 10,
     max_pairs: int = 200,
     budget_s: float = 1.5,
+    target_rel_width: float = 0.05,
     warmup: int = 3,
     min_sample_s: float = 0.002,
     clock: Clock = time.perf_counter,
@@ -83,8 +93,12 @@ def interleaved(
                 a = _sample(reference, calls, clock)
             ref_s.append(a)
             cmp_s.append(b)
-            if len(ref_s) >= min_pairs and clock() - start >= budget_s:
-                break
+            if len(ref_s) >= min_pairs:
+                if clock() - start >= budget_s:
+                    break
+                ratios = [a / b for a, b in zip(ref_s, cmp_s, strict=True) if b > 0]
+                if len(ratios) >= min_pairs and relative_width(ratios) <= target_rel_width:
+                    break
     finally:
         if gc_was_enabled:
             gc.enable()

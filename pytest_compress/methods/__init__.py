@@ -10,9 +10,18 @@ from __future__ import annotations
 from pytest_compress.spec import METHODS
 
 BUILTIN = {
-    "int8-dynamic": ("pytest_compress.methods.quantization", "dynamic-range int8: int8 weights, activations quantized on the fly"),
-    "int8-static": ("pytest_compress.methods.quantization", "full-integer int8 with a calibration set (x86/fbgemm)"),
-    "prune-unstructured": ("pytest_compress.methods.pruning", "global magnitude pruning, made permanent, sparse-encoded"),
+    "int8-dynamic": (
+        "pytest_compress.methods.quantization",
+        "dynamic-range int8: int8 weights, activations quantized on the fly",
+    ),
+    "int8-static": (
+        "pytest_compress.methods.quantization",
+        "full-integer int8 with a calibration set (x86/fbgemm)",
+    ),
+    "prune-unstructured": (
+        "pytest_compress.methods.pruning",
+        "global magnitude pruning, made permanent, sparse-encoded",
+    ),
 }
 
 

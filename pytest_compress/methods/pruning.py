@@ -1,7 +1,9 @@
 """Pruning family: global unstructured magnitude pruning, made permanent.
 
-``torch.nn.utils.prune`` computes the global mask; ``prune.remove`` bakes the zeros into the
-weights so no mask or hook survives. The shipped bytes are the sparse-bitmap encoding
+The global threshold is found with ``torch.kthvalue`` and the zeros are written into the
+weights directly, so no mask or hook survives. (``torch.nn.utils.prune.global_unstructured``
+does the same with ``topk``, measured here at 1.4 s vs 0.2 s per ResNet-18-sized call — it
+was a third of the suite's warm run.) The shipped bytes are the sparse-bitmap encoding
 (:mod:`pytest_compress.serialize`) — on a dense CPU kernel the zeros buy no speed, and the
 report shows that.
 """
@@ -10,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
-from torch.nn.utils import prune
 
 from pytest_compress.serialize import SPARSE_FORMAT, encode_sparse
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, register_method
@@ -45,14 +47,37 @@ def prune_unstructured(model: nn.Module, config: UnstructuredConfig, ctx: Method
     targets = prunable_weights(model, config.layers)
     if not targets:
         raise ValueError(f"prune-unstructured: the model has no {', '.join(config.layers)} layers")
-    prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=config.sparsity)
-    for module, name in targets:
-        prune.remove(module, name)
-    pruned = sum(int((getattr(m, n) == 0).sum()) for m, n in targets)
-    total = sum(getattr(m, n).numel() for m, n in targets)
+    weights = [getattr(m, n) for m, n in targets]
+    masks = global_magnitude_masks(weights, config.sparsity)
+    with torch.no_grad():
+        for w, keep in zip(weights, masks, strict=True):
+            w.mul_(keep)
+    pruned = sum(int((~keep).sum()) for keep in masks)
+    total = sum(w.numel() for w in weights)
     return Artifact(
         module=model,
         payload=encode_sparse(model.state_dict()),
         encoding=SPARSE_FORMAT,
         details={"weight_sparsity": round(pruned / total, 6)},
     )
+
+
+def global_magnitude_masks(weights: list[torch.Tensor], sparsity: float) -> list[torch.Tensor]:
+    """Keep-masks that zero exactly ``round(sparsity * total)`` weights of smallest magnitude.
+
+    Ties at the threshold are broken by position, so the count is exact whatever the values.
+    """
+    with torch.no_grad():
+        scores = torch.cat([w.detach().abs().flatten() for w in weights])
+        k = round(sparsity * scores.numel())
+        drop = torch.zeros(scores.numel(), dtype=torch.bool)
+        if k > 0:
+            threshold = torch.kthvalue(scores, k).values
+            drop = scores < threshold
+            ties = torch.nonzero(scores == threshold).flatten()
+            drop[ties[: k - int(drop.sum())]] = True
+        masks, start = [], 0
+        for w in weights:
+            masks.append(~drop[start : start + w.numel()].reshape(w.shape))
+            start += w.numel()
+    return masks

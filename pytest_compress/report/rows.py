@@ -64,13 +64,23 @@ def build_row(r: CaseResult) -> Row:
             "latency.reference": Quantity(round(lat.reference_ms, 4), "ms"),
             "latency.compressed": Quantity(round(lat.compressed_ms, 4), "ms"),
             "latency.speedup": Quantity(round(lat.speedup, 4), "x"),
+            "latency.speedup_ci_low": Quantity(round(lat.speedup_ci[0], 4), "x"),
+            "latency.speedup_ci_high": Quantity(round(lat.speedup_ci[1], 4), "x"),
             "latency.pairs": Quantity(lat.pairs, "count"),
             "latency.threads": Quantity(lat.threads, "count"),
         }
     return Row(
-        test_id=r.test_id, model=r.model, method=r.method_label, method_config=r.method_config,
-        verdict=r.verdict.label, reasons=r.verdict.reasons, notes=r.verdict.notes, quantities=q,
-        metric_name=m.name, metric_unit=m.unit, size_encoding=s.encoding,
+        test_id=r.test_id,
+        model=r.model,
+        method=r.method_label,
+        method_config=r.method_config,
+        verdict=r.verdict.label,
+        reasons=r.verdict.reasons,
+        notes=r.verdict.notes,
+        quantities=q,
+        metric_name=m.name,
+        metric_unit=m.unit,
+        size_encoding=s.encoding,
     )
 
 
@@ -85,7 +95,8 @@ def cells(row: Row) -> tuple[str, ...]:
     q, unit = row.quantities, row.metric_unit
     lat = (
         f"{q['latency.reference'].value:.3f} -> {q['latency.compressed'].value:.3f} ms"
-        if "latency.speedup" in q else "-"
+        if "latency.speedup" in q
+        else "-"
     )
     return (
         row.model,
@@ -96,6 +107,11 @@ def cells(row: Row) -> tuple[str, ...]:
         f"{fmt_metric(q['metric.compressed'].value, unit)}",
         fmt_metric_delta(q["metric.drop"].value, unit),
         lat,
-        fmt_ratio(q["latency.speedup"].value) if "latency.speedup" in q else "-",
+        (
+            f"{fmt_ratio(q['latency.speedup'].value)} "
+            f"[{q['latency.speedup_ci_low'].value:.2f}, {q['latency.speedup_ci_high'].value:.2f}]"
+            if "latency.speedup" in q
+            else "-"
+        ),
         row.verdict,
     )

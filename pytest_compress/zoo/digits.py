@@ -19,16 +19,14 @@ SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def digits(size: int = 8, channels: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(x_train, y_train, x_test, y_test) as float32 NCHW tensors."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     x, y = load_digits(return_X_y=True)
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=y
-    )
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=y)
 
     def prep(a):  # noqa: ANN001
         t = torch.tensor(a, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
