@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: report test lint clean-cache
+.PHONY: report test lint readme-results clean-cache
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# Regenerates the README's results section from a fresh run (never typed by hand).
+readme-results: $(STAMP)
+	$(BIN)/pytest suites/ --compress-report=md:reports/suite.md
+	$(BIN)/python tools/update_readme.py reports/suite.md README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check pytest_compress tests suites

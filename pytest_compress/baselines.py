@@ -33,6 +33,7 @@ class QualityBaseline:
     metric_unit: str
     reference_metric: float
     compressed_metric: float
+    artifact_sha256: str = ""  # optional: absent in hand-written entries
 
     @classmethod
     def from_result(cls, r: CaseResult) -> QualityBaseline:
@@ -43,6 +44,7 @@ class QualityBaseline:
             metric_unit=r.metric.unit,
             reference_metric=round(r.metric.reference, DIGITS),
             compressed_metric=round(r.metric.compressed, DIGITS),
+            artifact_sha256=r.artifact_sha256,
         )
 
     def to_json(self, r: CaseResult) -> dict[str, Any]:
@@ -54,6 +56,7 @@ class QualityBaseline:
                 "reference_bytes": self.reference_bytes,
                 "compressed_bytes": self.compressed_bytes,
                 "encoding": r.size.encoding,
+                "artifact_sha256": self.artifact_sha256,
             },
             "metric": {
                 "name": self.metric_name,
@@ -73,6 +76,7 @@ class QualityBaseline:
             metric_unit=str(data["metric"]["unit"]),
             reference_metric=float(data["metric"]["reference"]),
             compressed_metric=float(data["metric"]["compressed"]),
+            artifact_sha256=str(data["size"].get("artifact_sha256", "")),
         )
 
 

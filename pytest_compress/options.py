@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_compress.thresholds import Thresholds
+from pytest_compress.thresholds import MODES, Policy, Thresholds
 
 GROUP = "compress"
 REPORT = "--compress-report"
@@ -23,12 +23,18 @@ CACHE_DIR = "--compress-cache-dir"
 THREADS = "--compress-threads"
 DEVICE = "--compress-device"
 LATENCY_BUDGET = "--compress-latency-budget"
+GATE_MODE = "--compress-gate-mode"
+CONFIDENCE = "--compress-confidence"
+STRICT_BASELINES = "--compress-strict-baselines"
 
 INI_BASELINE_DIR = "compress_baseline_dir"
 INI_CACHE_DIR = "compress_cache_dir"
 INI_THREADS = "compress_threads"
 INI_DEVICE = "compress_device"
 INI_LATENCY_BUDGET = "compress_latency_budget"
+INI_GATE_MODE = "compress_gate_mode"
+INI_CONFIDENCE = "compress_confidence"
+INI_STRICT_BASELINES = "compress_strict_baselines"
 INI_THRESHOLD_PREFIX = "compress_"  # + a Thresholds field, e.g. compress_max_accuracy_drop
 
 REPORT_FORMATS = ("term", "json", "md")
@@ -66,6 +72,22 @@ def positive_float(value: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}") from None
     if not x > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
+    return x
+
+
+def gate_mode(value: str) -> str:
+    if value not in MODES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(MODES)}, got {value!r}")
+    return value
+
+
+def confidence(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0.5, 1), got {value!r}") from None
+    if not 0.5 <= x < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0.5, 1), got {value!r}")
     return x
 
 
@@ -132,11 +154,39 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help=f"time spent on interleaved timing per case (ini: {INI_LATENCY_BUDGET}). Default: 1.5.",
     )
+    group.addoption(
+        GATE_MODE,
+        metavar="MODE",
+        type=gate_mode,
+        dest="compress_gate_mode",
+        default=None,
+        help=f"lenient: fail when confidently worse than allowed (CI); strict: fail unless "
+        f"confidently within budget (release gates) (ini: {INI_GATE_MODE}). Default: lenient.",
+    )
+    group.addoption(
+        CONFIDENCE,
+        metavar="LEVEL",
+        type=confidence,
+        dest="compress_confidence",
+        default=None,
+        help=f"confidence of the intervals gates decide on (ini: {INI_CONFIDENCE}). Default: 0.99.",
+    )
+    group.addoption(
+        STRICT_BASELINES,
+        action="store_true",
+        dest="compress_strict_baselines",
+        default=None,
+        help=f"fail, not just warn, when a result is better than its baseline beyond tolerance "
+        f"(a stale baseline) (ini: {INI_STRICT_BASELINES}). Default: warn.",
+    )
     parser.addini(INI_BASELINE_DIR, "pytest-compress: baseline directory", default="baselines")
     parser.addini(INI_CACHE_DIR, "pytest-compress: trained-weights cache directory", default=".compress-cache")
     parser.addini(INI_THREADS, "pytest-compress: torch threads while timing", default="1")
     parser.addini(INI_DEVICE, "pytest-compress: device (cpu, cuda, cuda:N)", default="cpu")
     parser.addini(INI_LATENCY_BUDGET, "pytest-compress: seconds of interleaved timing per case", default="1.5")
+    parser.addini(INI_GATE_MODE, "pytest-compress: lenient or strict", default="lenient")
+    parser.addini(INI_CONFIDENCE, "pytest-compress: confidence of gate intervals", default="0.99")
+    parser.addini(INI_STRICT_BASELINES, "pytest-compress: fail on stale baselines", type="bool", default=False)
     for name in Thresholds.names():
         parser.addini(INI_THRESHOLD_PREFIX + name, f"pytest-compress: default {name} for every case", default=None)
 
@@ -151,6 +201,7 @@ class Settings:
     device: str
     latency_budget_s: float
     thresholds: Thresholds = field(default_factory=Thresholds)
+    policy: Policy = field(default_factory=Policy)
 
 
 def _ini(config: pytest.Config, name: str, parse: Any) -> Any:
@@ -182,4 +233,9 @@ def read_settings(config: pytest.Config) -> Settings:
         device=opt.compress_device or _ini(config, INI_DEVICE, device_name),
         latency_budget_s=opt.compress_latency_budget or _ini(config, INI_LATENCY_BUDGET, positive_float),
         thresholds=thresholds,
+        policy=Policy(
+            mode=opt.compress_gate_mode or _ini(config, INI_GATE_MODE, gate_mode),
+            confidence=opt.compress_confidence or _ini(config, INI_CONFIDENCE, confidence),
+            strict_baselines=bool(opt.compress_strict_baselines or config.getini(INI_STRICT_BASELINES)),
+        ),
     )

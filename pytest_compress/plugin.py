@@ -140,7 +140,12 @@ class CompressCheck:
             model=case["model"],
             method=case["method"],
             method_args=case.get("method_args"),
-            settings=RunSettings(threads=s.threads, device=s.device, latency_budget_s=s.latency_budget_s),
+            settings=RunSettings(
+                threads=s.threads,
+                device=s.device,
+                latency_budget_s=s.latency_budget_s,
+                confidence=s.policy.confidence,
+            ),
         )
         store = session.baselines
         fp = Fingerprint(**result.fingerprint)
@@ -158,6 +163,7 @@ class CompressCheck:
             latency_where=session.display_path(store.latency_path(fp)),
             update=s.update,
             nodeid=item.nodeid,
+            policy=s.policy,
         )
         result = result.with_verdict(verdict)
         item.stash[RESULT_KEY] = result

@@ -35,6 +35,9 @@ class MetricResult:
     # Per-example scores of both models on the same examples: the raw material for paired statistics.
     reference_outcomes: tuple[float, ...] = field(default=(), repr=False)
     compressed_outcomes: tuple[float, ...] = field(default=(), repr=False)
+    # Paired interval of ``drop`` (bootstrap over examples) and, for 0/1 outcomes, McNemar's p.
+    drop_ci: tuple[float, float] = (0.0, 0.0)
+    mcnemar_p: float | None = None
 
     @property
     def drop(self) -> float:
@@ -61,12 +64,13 @@ class Verdict:
     failed_gates: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    stale: bool = False  # better than its baseline beyond tolerance
 
     @property
     def label(self) -> str:
         if self.status == "fail":
             return "fail: " + ", ".join(self.failed_gates)
-        return self.status
+        return f"{self.status} (stale baseline)" if self.stale else self.status
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class CaseResult:
     latency: LatencyResult | None
     model_source: str  # "cache" | "trained" | "built" (no training)
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    artifact_sha256: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     verdict: Verdict = field(default_factory=lambda: Verdict("pass"))
 
@@ -97,8 +102,8 @@ class CaseResult:
         if data.get("schema") != SCHEMA_VERSION:
             raise ValueError(f"result schema {data.get('schema')!r} is not {SCHEMA_VERSION}")
         metric = dict(data["metric"])
-        for key in ("reference_outcomes", "compressed_outcomes"):
-            metric[key] = tuple(metric.get(key, ()))
+        for key in ("reference_outcomes", "compressed_outcomes", "drop_ci"):
+            metric[key] = tuple(metric[key])
         latency = data.get("latency")
         if latency is not None:
             latency = LatencyResult(
@@ -116,11 +121,13 @@ class CaseResult:
             latency=latency,
             model_source=data["model_source"],
             fingerprint=data.get("fingerprint", {}),
+            artifact_sha256=data.get("artifact_sha256", ""),
             details=data.get("details", {}),
             verdict=Verdict(
                 status=verdict["status"],
                 failed_gates=tuple(verdict["failed_gates"]),
                 reasons=tuple(verdict["reasons"]),
                 notes=tuple(verdict["notes"]),
+                stale=verdict["stale"],
             ),
         )

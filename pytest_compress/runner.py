@@ -7,8 +7,10 @@ so the plugin imports it inside the fixture, never at load time.
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 import warnings
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,8 @@ from pytest_compress.measure.accuracy import per_example
 from pytest_compress.measure.size import count_parameters
 from pytest_compress.results import CaseResult, LatencyResult, MetricResult, SizeResult
 from pytest_compress.serialize import dense_payload
-from pytest_compress.spec import METHODS, MODELS, Artifact, MethodContext, ModelSpec
+from pytest_compress.spec import METHODS, MODELS, Artifact, MethodContext, Metric, ModelSpec
+from pytest_compress.stats import discordant, mcnemar_exact_p, paired_bootstrap_ci
 
 DENSE = "torch.save(state_dict)"
 
@@ -48,6 +51,8 @@ class RunSettings:
     device: str = "cpu"
     latency_budget_s: float = 1.5
     latency_min_pairs: int = 10
+    latency_target_width: float = 0.05
+    confidence: float = 0.99
     seed: int = 0
 
 
@@ -160,16 +165,7 @@ def run_case(
     lat = time_pair(ref.timing_module, compressed, spec.example_inputs, settings, settings.device, device)
     outcomes = per_example(compressed, spec.metric, *spec.eval_data, spec.eval_batch_size, device)
     params = count_parameters(compressed)
-    metric = MetricResult(
-        name=spec.metric.name,
-        unit=spec.metric.unit,
-        higher_is_better=spec.metric.higher_is_better,
-        reference=sum(ref.outcomes) / len(ref.outcomes),
-        compressed=sum(outcomes) / len(outcomes),
-        examples=len(outcomes),
-        reference_outcomes=ref.outcomes,
-        compressed_outcomes=outcomes,
-    )
+    metric = paired_metric(spec.metric, ref.outcomes, outcomes, settings.confidence, seed=zlib.crc32(test_id.encode()))
     size = SizeResult(
         reference_bytes=ref.payload_bytes,
         compressed_bytes=len(artifact.payload),
@@ -189,12 +185,35 @@ def run_case(
         metric=metric,
         latency=lat,
         model_source=ref.source,
+        artifact_sha256=hashlib.sha256(artifact.payload).hexdigest(),
         fingerprint=fingerprint.current(torch.__version__, settings.threads, settings.device).to_dict(),
         details={
             **artifact.details,
             "compress_seconds": round(compress_s, 3),
             "train_seconds": round(ref.train_seconds, 1),
         },
+    )
+
+
+def paired_metric(
+    metric: Metric, ref: tuple[float, ...], cmp: tuple[float, ...], confidence: float, seed: int
+) -> MetricResult:
+    """Both models' metric on the same examples, with a paired interval for the drop."""
+    lo, hi = paired_bootstrap_ci(ref, cmp, confidence=confidence, seed=seed)
+    if not metric.higher_is_better:  # drop = compressed - reference
+        lo, hi = -hi, -lo
+    binary = all(v in (0.0, 1.0) for v in ref + cmp)
+    return MetricResult(
+        name=metric.name,
+        unit=metric.unit,
+        higher_is_better=metric.higher_is_better,
+        reference=sum(ref) / len(ref),
+        compressed=sum(cmp) / len(cmp),
+        examples=len(cmp),
+        reference_outcomes=ref,
+        compressed_outcomes=cmp,
+        drop_ci=(lo, hi),
+        mcnemar_p=mcnemar_exact_p(*discordant(ref, cmp)) if binary else None,
     )
 
 
@@ -228,7 +247,12 @@ def time_pair(
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = latency_mod.interleaved(
-                run_ref, run_cmp, budget_s=settings.latency_budget_s, min_pairs=settings.latency_min_pairs
+                run_ref,
+                run_cmp,
+                budget_s=settings.latency_budget_s,
+                min_pairs=settings.latency_min_pairs,
+                target_rel_width=settings.latency_target_width,
+                confidence=settings.confidence,
             )
     finally:
         torch.set_num_threads(previous)

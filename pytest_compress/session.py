@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pytest_compress.runner import ModelStore
 
 
-@dataclass
+@dataclass(eq=False)  # a plugin object: pluggy needs it hashable by identity
 class CompressSession:
     """Run state plus the run-level hooks; registered as a plugin object by ``pytest_configure``."""
 

@@ -42,3 +42,55 @@ def relative_width(values: Sequence[float], confidence: float = 0.95) -> float:
     lo, hi = median_ci(values, confidence)
     mid = sorted(values)[len(values) // 2]
     return (hi - lo) / abs(mid) if mid else math.inf
+
+
+def mcnemar_exact_p(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value for discordant counts ``b`` and ``c``.
+
+    Under H0 (both models equally accurate) b ~ Binomial(b + c, 1/2); the p-value doubles the
+    smaller tail, capped at 1.
+    """
+    if b < 0 or c < 0:
+        raise ValueError("discordant counts must be >= 0")
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * _binom_cdf_half(min(b, c), n))
+
+
+def paired_bootstrap_ci(
+    reference: Sequence[float],
+    compressed: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    resamples: int = 4000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of mean(reference - compressed) under resampling of *examples*.
+
+    Pairs stay together, so the interval reflects how much the two models disagree on the same
+    examples — not the (much larger) spread of each accuracy on its own. Seeded: the same
+    outcomes always give the same interval.
+    """
+    import numpy as np  # numpy is a dependency, but keep plugin load light
+
+    if len(reference) != len(compressed) or not reference:
+        raise ValueError("paired_bootstrap_ci needs two equally long, non-empty sequences")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    d = np.asarray(reference, dtype=np.float64) - np.asarray(compressed, dtype=np.float64)
+    if not d.any():
+        return 0.0, 0.0
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(d), size=(resamples, len(d)))
+    means = d[idx].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def discordant(reference: Sequence[float], compressed: Sequence[float]) -> tuple[int, int]:
+    """(b, c): examples only the reference got right, and only the compressed model got right."""
+    b = sum(1 for r, c in zip(reference, compressed, strict=True) if r > c)
+    c = sum(1 for r, c2 in zip(reference, compressed, strict=True) if c2 > r)
+    return b, c

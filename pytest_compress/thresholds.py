@@ -50,6 +50,39 @@ class Thresholds:
         return Thresholds(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **overrides})
 
 
+MODES = ("lenient", "strict")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How sure a gate must be before it acts.
+
+    ``lenient`` (default, for CI): fail only when the interval lies entirely on the wrong side of
+    the limit — the result is *confidently worse* than allowed, so noise alone rarely fails a build.
+    ``strict`` (release gates): fail unless the interval lies entirely on the right side — the
+    result must be *confidently within* budget, so an under-sampled result cannot sneak through.
+    ``strict_baselines``: a result confidently *better* than its baseline (a stale baseline) fails
+    instead of only warning.
+    """
+
+    mode: str = "lenient"
+    confidence: float = 0.99
+    strict_baselines: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"gate mode must be one of {MODES}, got {self.mode!r}")
+        if not 0.5 <= self.confidence < 1:
+            raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence!r}")
+
+    def worse_than(self, interval: tuple[float, float], limit: float, higher_is_better: bool) -> bool:
+        """Does the interval say the value is on the wrong side of ``limit``?"""
+        lo, hi = interval
+        if higher_is_better:  # wrong side: below the limit
+            return (hi if self.mode == "lenient" else lo) < limit
+        return (lo if self.mode == "lenient" else hi) > limit
+
+
 @dataclass(frozen=True)
 class Gate:
     name: str
@@ -57,17 +90,24 @@ class Gate:
     message: str
 
 
-def threshold_gates(r: CaseResult, t: Thresholds) -> list[Gate]:
+def _ci(lo: float, hi: float, fmt) -> str:  # noqa: ANN001
+    return f"[{fmt(lo)}, {fmt(hi)}]"
+
+
+def threshold_gates(r: CaseResult, t: Thresholds, policy: Policy = Policy()) -> list[Gate]:
     m, unit = r.metric, r.metric.unit
+    conf = f"{policy.confidence:.0%} {policy.mode}"
     gates = []
     if t.max_accuracy_drop is not None:
         gates.append(
             Gate(
                 "accuracy-drop",
-                m.drop <= t.max_accuracy_drop,
-                f"{m.name} drop {fmt_metric_delta(m.drop, unit)} > max_accuracy_drop "
+                not policy.worse_than(m.drop_ci, t.max_accuracy_drop, higher_is_better=False),
+                f"{m.name} drop {fmt_metric_delta(m.drop, unit)} "
+                f"{_ci(*m.drop_ci, lambda v: fmt_metric_delta(v, unit))} > max_accuracy_drop "
                 f"{fmt_metric_delta(t.max_accuracy_drop, unit)} "
-                f"({fmt_metric(m.reference, unit)} -> {fmt_metric(m.compressed, unit)}, {m.examples} examples)",
+                f"({fmt_metric(m.reference, unit)} -> {fmt_metric(m.compressed, unit)}, {m.examples} examples, "
+                f"paired {conf})",
             )
         )
     if t.min_accuracy is not None:
@@ -102,10 +142,10 @@ def threshold_gates(r: CaseResult, t: Thresholds) -> list[Gate]:
         gates.append(
             Gate(
                 "speedup",
-                lat.speedup >= t.min_speedup,
-                f"speedup {fmt_ratio(lat.speedup)} < min_speedup {fmt_ratio(t.min_speedup)} "
-                f"(in-run median of {lat.pairs} pairs: reference {lat.reference_ms:.3f} ms, "
-                f"compressed {lat.compressed_ms:.3f} ms, {lat.threads} thread(s))",
+                not policy.worse_than(lat.speedup_ci, t.min_speedup, higher_is_better=True),
+                f"speedup {fmt_ratio(lat.speedup)} {_ci(*lat.speedup_ci, fmt_ratio)} < min_speedup "
+                f"{fmt_ratio(t.min_speedup)} (in-run median of {lat.pairs} pairs, {conf}: reference "
+                f"{lat.reference_ms:.3f} ms, compressed {lat.compressed_ms:.3f} ms, {lat.threads} thread(s))",
             )
         )
     return gates
@@ -113,6 +153,25 @@ def threshold_gates(r: CaseResult, t: Thresholds) -> list[Gate]:
 
 def baseline_gates(r: CaseResult, base: QualityBaseline, t: Thresholds, where: str) -> list[Gate]:
     unit = r.metric.unit
+    if base.artifact_sha256 and base.artifact_sha256 == r.artifact_sha256:
+        # The very same bytes: size and metric must match exactly. A difference is a bug
+        # (non-deterministic evaluation, a changed eval set), never noise.
+        same = (
+            r.size.compressed_bytes == base.compressed_bytes
+            and round(r.metric.compressed, 6) == base.compressed_metric
+            and round(r.metric.reference, 6) == base.reference_metric
+        )
+        return [
+            Gate(
+                "identical-artifact",
+                same,
+                f"identical artifact (sha256 {r.artifact_sha256[:12]}) but results differ from baseline: "
+                f"size {r.size.compressed_bytes} vs {base.compressed_bytes} B, {r.metric.name} "
+                f"{fmt_metric(r.metric.compressed, unit)} vs {fmt_metric(base.compressed_metric, unit)}, reference "
+                f"{fmt_metric(r.metric.reference, unit)} vs {fmt_metric(base.reference_metric, unit)} — this is a "
+                f"bug (non-deterministic evaluation, changed eval data) or a hand-edited baseline, not noise [{where}]",
+            )
+        ]
     gates = []
     limit = base.compressed_bytes * (1 + t.size_tolerance)
     change = r.size.compressed_bytes / base.compressed_bytes - 1 if base.compressed_bytes else math.inf
@@ -141,14 +200,37 @@ def baseline_gates(r: CaseResult, base: QualityBaseline, t: Thresholds, where: s
     return gates
 
 
-def latency_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, where: str) -> Gate:
+def stale_findings(
+    r: CaseResult, base: QualityBaseline | None, lat_base: LatencyBaseline | None, t: Thresholds, policy: Policy
+) -> list[str]:
+    """Results better than their baseline beyond tolerance: the baseline no longer describes reality."""
+    found = []
+    unit = r.metric.unit
+    if base is not None and not (base.artifact_sha256 and base.artifact_sha256 == r.artifact_sha256):
+        if r.size.compressed_bytes < base.compressed_bytes * (1 - t.size_tolerance):
+            found.append(f"size {r.size.compressed_bytes} B is smaller than baseline {base.compressed_bytes} B")
+        better = (r.metric.compressed - base.compressed_metric) * (1 if r.metric.higher_is_better else -1)
+        if better > t.accuracy_tolerance + 1e-12:
+            found.append(
+                f"{r.metric.name} {fmt_metric(r.metric.compressed, unit)} is better than baseline "
+                f"{fmt_metric(base.compressed_metric, unit)}"
+            )
+    if lat_base is not None and r.latency is not None:
+        ceiling = lat_base.speedup * (1 + t.latency_tolerance)
+        if policy.worse_than(r.latency.speedup_ci, ceiling, higher_is_better=False):
+            found.append(f"speedup {fmt_ratio(r.latency.speedup)} is above baseline {fmt_ratio(lat_base.speedup)}")
+    return found
+
+
+def latency_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, where: str, policy: Policy) -> Gate:
     assert r.latency is not None
     floor = base.speedup * (1 - t.latency_tolerance)
     return Gate(
         "latency-baseline",
-        r.latency.speedup >= floor,
-        f"speedup {fmt_ratio(r.latency.speedup)} vs baseline {fmt_ratio(base.speedup)}: below "
-        f"{fmt_ratio(floor)} (latency_tolerance {t.latency_tolerance:.0%}) [{where}]",
+        not policy.worse_than(r.latency.speedup_ci, floor, higher_is_better=True),
+        f"speedup {fmt_ratio(r.latency.speedup)} {_ci(*r.latency.speedup_ci, fmt_ratio)} vs baseline "
+        f"{fmt_ratio(base.speedup)}: below {fmt_ratio(floor)} (latency_tolerance {t.latency_tolerance:.0%}, "
+        f"{policy.confidence:.0%} {policy.mode}) [{where}]",
     )
 
 
@@ -162,9 +244,10 @@ def decide(
     latency_where: str,
     update: bool,
     nodeid: str,
+    policy: Policy = Policy(),
 ) -> Verdict:
     """All gates for one case -> a verdict with one-line reasons for every failed gate."""
-    gates = threshold_gates(r, t)
+    gates = threshold_gates(r, t, policy)
     notes: list[str] = []
     if update:
         notes.append(f"baseline written to {quality_where}")
@@ -183,8 +266,15 @@ def decide(
         if latency is None:
             notes.append(f"no latency baseline for this machine ({latency_where}): latency gated by in-run ratio only")
         else:
-            gates.append(latency_baseline_gate(r, latency, t, latency_where))
+            gates.append(latency_baseline_gate(r, latency, t, latency_where, policy))
+    stale = [] if update else stale_findings(r, quality, latency, t, policy)
+    if stale:
+        message = f"stale baseline: {'; '.join(stale)}; refresh with --compress-update-baselines"
+        if policy.strict_baselines:
+            gates.append(Gate("stale-baseline", False, message))
+        else:
+            notes.append(message)
     failed = [g for g in gates if not g.ok]
     if failed:
         return Verdict("fail", tuple(g.name for g in failed), tuple(g.message for g in failed), tuple(notes))
-    return Verdict("new-baseline" if update else "pass", (), (), tuple(notes))
+    return Verdict("new-baseline" if update else "pass", (), (), tuple(notes), stale=bool(stale))

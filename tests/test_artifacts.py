@@ -61,3 +61,8 @@ def test_dynamic_int8_stores_int8_weights() -> None:
     assert fp32_bytes / qbytes > 3.5
     total, _ = count_parameters(q)
     assert total == sum(p.numel() for p in _mlp().parameters())
+
+
+def test_identical_models_give_identical_bytes() -> None:
+    payloads = {prune_unstructured(_mlp(), UnstructuredConfig(sparsity=0.5), CTX).payload for _ in range(5)}
+    assert len(payloads) == 1

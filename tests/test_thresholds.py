@@ -3,13 +3,13 @@ from __future__ import annotations
 import pytest
 
 from pytest_compress.baselines import LatencyBaseline, QualityBaseline
-from pytest_compress.thresholds import Thresholds, decide, threshold_gates
+from pytest_compress.thresholds import Policy, Thresholds, decide, threshold_gates
 from tests.helpers import make_result
 
 DEFAULT = Thresholds()
 
 
-def _decide(r, t=DEFAULT, quality=None, latency=None, update=False):
+def _decide(r, t=DEFAULT, quality=None, latency=None, update=False, policy=None):
     return decide(
         r,
         t,
@@ -19,6 +19,7 @@ def _decide(r, t=DEFAULT, quality=None, latency=None, update=False):
         latency_where="b/l.json",
         update=update,
         nodeid=r.test_id,
+        policy=policy or Policy(),
     )
 
 
@@ -36,10 +37,10 @@ def test_thresholds_pass_and_fail_with_one_line_reasons() -> None:
     }
     assert not gates["accuracy-drop"].ok
     assert gates["accuracy-drop"].message.startswith(
-        "accuracy drop 3.00 pt > max_accuracy_drop 2.00 pt (98.00% -> 95.00%"
+        "accuracy drop 3.00 pt [3.00 pt, 3.00 pt] > max_accuracy_drop 2.00 pt (98.00% -> 95.00%"
     )
     assert not gates["size-reduction"].ok and "2.00x < min_size_reduction 3.50x" in gates["size-reduction"].message
-    assert not gates["speedup"].ok and "speedup 0.80x < min_speedup 1.00x" in gates["speedup"].message
+    assert not gates["speedup"].ok and "speedup 0.80x [0.80x, 0.80x] < min_speedup 1.00x" in gates["speedup"].message
     assert gates["min-accuracy"].ok
     assert all("\n" not in g.message for g in gates.values())
 
@@ -115,3 +116,34 @@ def test_latency_baseline_gate_and_in_run_note() -> None:
 def test_invalid_thresholds_are_rejected(kwargs) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         Thresholds(**kwargs)
+
+
+def test_lenient_fails_only_when_confidently_worse_strict_unless_confidently_within() -> None:
+    t = Thresholds(max_accuracy_drop=0.02, min_speedup=1.0)
+    # point estimates violate both limits, but the intervals straddle them
+    r = make_result(ref_acc=0.98, cmp_acc=0.955, drop_ci=(0.01, 0.04), speedup=0.97, speedup_ci=(0.93, 1.02))
+    assert all(g.ok for g in threshold_gates(r, t, Policy("lenient")))
+    assert {g.name for g in threshold_gates(r, t, Policy("strict")) if not g.ok} == {"accuracy-drop", "speedup"}
+    # confidently worse: both modes fail
+    r = make_result(ref_acc=0.98, cmp_acc=0.94, drop_ci=(0.025, 0.05), speedup=0.8, speedup_ci=(0.78, 0.82))
+    assert {g.name for g in threshold_gates(r, t, Policy("lenient")) if not g.ok} == {"accuracy-drop", "speedup"}
+    msg = next(g.message for g in threshold_gates(r, t, Policy("lenient")) if g.name == "speedup")
+    assert "speedup 0.80x [0.78x, 0.82x] < min_speedup 1.00x" in msg and "99% lenient" in msg
+
+
+def test_identical_artifact_with_different_results_is_a_bug() -> None:
+    r = make_result(sha="ab" * 32)
+    v = _decide(r, quality=_base(r, compressed_metric=0.9705), latency=LatencyBaseline(2.0, 2.0, 1.0))
+    assert v.failed_gates == ("identical-artifact",)
+    assert "is a bug" in v.reasons[0]
+    assert _decide(r, quality=_base(r), latency=LatencyBaseline(2.0, 2.0, 1.0)).status == "pass"
+
+
+def test_better_than_baseline_is_stale_and_fails_only_under_strict_baselines() -> None:
+    r = make_result(cmp_bytes=800, cmp_acc=0.975)
+    base = _base(r, compressed_bytes=1000, compressed_metric=0.96)
+    v = _decide(r, quality=base, latency=LatencyBaseline(2.0, 2.0, 1.0))
+    assert v.status == "pass" and v.stale and v.label == "pass (stale baseline)"
+    assert "stale baseline: size 800 B is smaller than baseline 1000 B" in v.notes[-1]
+    v = _decide(r, quality=base, latency=LatencyBaseline(2.0, 2.0, 1.0), policy=Policy(strict_baselines=True))
+    assert v.failed_gates == ("stale-baseline",)

@@ -40,13 +40,20 @@ def test_update_then_unchanged_passes(project: pytest.Pytester) -> None:
     assert quality.read_text() == first
 
 
-def test_changed_baseline_fails_exactly_that_test(project: pytest.Pytester) -> None:
-    project.runpytest(UPDATE).assert_outcomes(passed=2)
+def _edit_baseline(project: pytest.Pytester, keep_sha: bool) -> None:
     path = project.path / "baselines" / "test_model.json"
     data = json.loads(path.read_text())
     data["cases"]["test_prune"]["metric"]["compressed"] += 0.05  # baseline now claims 5 pt better
     data["cases"]["test_int8"]["size"]["compressed_bytes"] //= 2  # baseline now claims half the size
+    if not keep_sha:  # as if written by hand / by an older version: no artifact digest to compare
+        for case in data["cases"].values():
+            del case["size"]["artifact_sha256"]
     path.write_text(json.dumps(data))
+
+
+def test_changed_baseline_fails_exactly_that_test(project: pytest.Pytester) -> None:
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    _edit_baseline(project, keep_sha=False)
     result = project.runpytest()
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
@@ -61,6 +68,19 @@ def test_changed_baseline_fails_exactly_that_test(project: pytest.Pytester) -> N
     project.runpytest().assert_outcomes(passed=2)
 
 
+def test_same_artifact_with_different_numbers_is_reported_as_a_bug(project: pytest.Pytester) -> None:
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    _edit_baseline(project, keep_sha=True)
+    result = project.runpytest()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "identical artifact (sha256 *) but results differ from baseline: size * vs * B*this is a bug*",
+            "identical artifact (sha256 *) but results differ from baseline: *accuracy *% vs *%*this is a bug*",
+        ]
+    )
+
+
 def test_worse_method_fails_with_reason(project: pytest.Pytester) -> None:
     project.makepyfile(
         test_worse="""
@@ -73,7 +93,9 @@ def test_worse_method_fails_with_reason(project: pytest.Pytester) -> None:
     )
     result = project.runpytest("test_worse.py", UPDATE)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*accuracy drop * pt > max_accuracy_drop 2.00 pt (* -> *, 200 examples)*"])
+    result.stdout.fnmatch_lines(
+        ["*accuracy drop * pt ?* pt, * pt? > max_accuracy_drop 2.00 pt (* -> *, 200 examples, paired 99% lenient)*"]
+    )
 
 
 def test_slower_model_fails_latency_gate(project: pytest.Pytester) -> None:
@@ -88,7 +110,9 @@ def test_slower_model_fails_latency_gate(project: pytest.Pytester) -> None:
     )
     result = project.runpytest("test_slow.py", UPDATE)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*speedup 0.* < min_speedup 0.90x (in-run median of * pairs*"])
+    result.stdout.fnmatch_lines(
+        ["*speedup 0.*x ?0.*x, 0.*x? < min_speedup 0.90x (in-run median of * pairs, 99% lenient*"]
+    )
 
 
 def test_latency_without_machine_baseline_is_gated_in_run(project: pytest.Pytester) -> None:

@@ -5,8 +5,9 @@ Timing A then B in alternation (ABBA order, so neither always goes first) makes 
 same drift, and the per-pair ratio cancels it; absolute milliseconds are reported but never
 gate. The garbage collector is off while timing so a collection never lands in one sample.
 
-Sampling is adaptive: after ``min_pairs`` it stops as soon as the 95% interval of the median
-ratio is narrower than ``target_rel_width`` of the median, or when ``budget_s`` runs out.
+Sampling is adaptive: after ``min_pairs`` it stops as soon as the ``confidence`` interval of
+the median ratio is narrower than ``target_rel_width`` of the median, or when ``budget_s`` runs
+out.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Timing:
     reference_s: tuple[float, ...]  # seconds per call, one entry per sample
     compressed_s: tuple[float, ...]
     calls_per_sample: int
+    confidence: float = 0.95
 
     @property
     def ratios(self) -> tuple[float, ...]:
@@ -40,7 +42,7 @@ class Timing:
 
     @property
     def speedup_ci(self) -> tuple[float, float]:
-        return median_ci(self.ratios)
+        return median_ci(self.ratios, self.confidence)
 
     @property
     def reference_ms(self) -> float:
@@ -66,6 +68,7 @@ def interleaved(
     max_pairs: int = 200,
     budget_s: float = 1.5,
     target_rel_width: float = 0.05,
+    confidence: float = 0.95,
     warmup: int = 3,
     min_sample_s: float = 0.002,
     clock: Clock = time.perf_counter,
@@ -97,9 +100,9 @@ def interleaved(
                 if clock() - start >= budget_s:
                     break
                 ratios = [a / b for a, b in zip(ref_s, cmp_s, strict=True) if b > 0]
-                if len(ratios) >= min_pairs and relative_width(ratios) <= target_rel_width:
+                if len(ratios) >= min_pairs and relative_width(ratios, confidence) <= target_rel_width:
                     break
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Timing(tuple(ref_s), tuple(cmp_s), calls)
+    return Timing(tuple(ref_s), tuple(cmp_s), calls, confidence)

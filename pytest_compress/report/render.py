@@ -29,8 +29,9 @@ def terminal_lines(rows: list[Row], header: Iterable[str]) -> Iterator[str]:
 
 
 def markdown(rows: list[Row], header: Iterable[str]) -> str:
-    lines = [f"<!-- {h} -->" for h in header]
-    return "\n".join([*lines, "", table(rows, "github"), ""])
+    lines = [f"{h}  " for h in header]  # two trailing spaces: a markdown line break
+    reasons = [f"- FAIL `{r.test_id}`: {reason}" for r in rows for reason in r.reasons]
+    return "\n".join([*lines, "", table(rows, "github"), "", *reasons, ""]).rstrip() + "\n"
 
 
 def json_document(rows: list[Row], header: Iterable[str]) -> str:

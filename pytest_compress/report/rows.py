@@ -57,8 +57,12 @@ def build_row(r: CaseResult) -> Row:
         "metric.reference": Quantity(round(m.reference, 6), m.unit),
         "metric.compressed": Quantity(round(m.compressed, 6), m.unit),
         "metric.drop": Quantity(round(m.drop, 6), m.unit),
+        "metric.drop_ci_low": Quantity(round(m.drop_ci[0], 6), m.unit),
+        "metric.drop_ci_high": Quantity(round(m.drop_ci[1], 6), m.unit),
         "metric.examples": Quantity(m.examples, "count"),
     }
+    if m.mcnemar_p is not None:
+        q["metric.mcnemar_p"] = Quantity(round(m.mcnemar_p, 6), "p-value")
     if lat is not None:
         q |= {
             "latency.reference": Quantity(round(lat.reference_ms, 4), "ms"),
@@ -105,7 +109,9 @@ def cells(row: Row) -> tuple[str, ...]:
         fmt_ratio(q["size.reduction"].value),
         f"{row.metric_name} {fmt_metric(q['metric.reference'].value, unit)} -> "
         f"{fmt_metric(q['metric.compressed'].value, unit)}",
-        fmt_metric_delta(q["metric.drop"].value, unit),
+        f"{fmt_metric_delta(q['metric.drop'].value, unit)} "
+        f"[{fmt_metric_delta(q['metric.drop_ci_low'].value, unit).removesuffix(' pt')}, "
+        f"{fmt_metric_delta(q['metric.drop_ci_high'].value, unit)}]",
         lat,
         (
             f"{fmt_ratio(q['latency.speedup'].value)} "
