@@ -130,10 +130,20 @@ class CompressCheck:
         if missing:
             raise pytest.UsageError(f"{item.nodeid}: compress case needs {' and '.join(missing)} (marker or call)")
 
-        from pytest_compress.fingerprint import Fingerprint
-        from pytest_compress.runner import RunSettings, run_case
+        from pytest_compress import fingerprint
+        from pytest_compress.runner import RunSettings, run_case, torch_version
 
         s = session.settings
+        store = session.baselines
+        fp = fingerprint.current(torch_version(), s.threads, s.device)
+        try:
+            quality = None if s.update else store.quality(item.nodeid)
+            latency = None if s.update else store.latency(item.nodeid, fp)
+        except BaselineFileError as exc:
+            pytest.fail(f"baseline error: {exc}", pytrace=False)
+        limits = [thresholds.min_speedup] if thresholds.min_speedup else []
+        if latency is not None:
+            limits.append(latency.speedup * (1 - thresholds.latency_tolerance))
         result = run_case(
             session.models(),
             test_id=item.nodeid,
@@ -145,15 +155,9 @@ class CompressCheck:
                 device=s.device,
                 latency_budget_s=s.latency_budget_s,
                 confidence=s.policy.confidence,
+                latency_limits=tuple(limits),
             ),
         )
-        store = session.baselines
-        fp = Fingerprint(**result.fingerprint)
-        try:
-            quality = None if s.update else store.quality(item.nodeid)
-            latency = None if s.update else store.latency(item.nodeid, fp)
-        except BaselineFileError as exc:
-            pytest.fail(f"baseline error: {exc}", pytrace=False)
         verdict = decide(
             result,
             thresholds,

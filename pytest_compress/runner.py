@@ -51,8 +51,11 @@ class RunSettings:
     device: str = "cpu"
     latency_budget_s: float = 1.5
     latency_min_pairs: int = 10
-    latency_target_width: float = 0.05
+    latency_target_width: float = 0.10
     confidence: float = 0.99
+    # Speedup limits the gates will compare against (min_speedup, baseline floor): timing stops
+    # early once its interval is clear of all of them.
+    latency_limits: tuple[float, ...] = ()
     seed: int = 0
 
 
@@ -195,6 +198,18 @@ def run_case(
     )
 
 
+def clear_of(limits: tuple[float, ...]):  # noqa: ANN201
+    """A stop rule: the interval already lies on one side of every limit, so more samples can't
+    change any gate's decision."""
+    if not limits:
+        return None
+    return lambda ci: all(ci[0] > x or ci[1] < x for x in limits)
+
+
+def torch_version() -> str:
+    return torch.__version__
+
+
 def paired_metric(
     metric: Metric, ref: tuple[float, ...], cmp: tuple[float, ...], confidence: float, seed: int
 ) -> MetricResult:
@@ -253,6 +268,7 @@ def time_pair(
                 min_pairs=settings.latency_min_pairs,
                 target_rel_width=settings.latency_target_width,
                 confidence=settings.confidence,
+                decided=clear_of(settings.latency_limits),
             )
     finally:
         torch.set_num_threads(previous)

@@ -6,8 +6,9 @@ same drift, and the per-pair ratio cancels it; absolute milliseconds are reporte
 gate. The garbage collector is off while timing so a collection never lands in one sample.
 
 Sampling is adaptive: after ``min_pairs`` it stops as soon as the ``confidence`` interval of
-the median ratio is narrower than ``target_rel_width`` of the median, or when ``budget_s`` runs
-out.
+the median ratio is narrower than ``target_rel_width`` of the median, or ``decided(interval)``
+says the interval already settles every gate (it lies clear of all limits), or ``budget_s``
+runs out.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def interleaved(
     budget_s: float = 1.5,
     target_rel_width: float = 0.05,
     confidence: float = 0.95,
+    decided: Callable[[tuple[float, float]], bool] | None = None,
     warmup: int = 3,
     min_sample_s: float = 0.002,
     clock: Clock = time.perf_counter,
@@ -100,7 +102,9 @@ def interleaved(
                 if clock() - start >= budget_s:
                     break
                 ratios = [a / b for a, b in zip(ref_s, cmp_s, strict=True) if b > 0]
-                if len(ratios) >= min_pairs and relative_width(ratios, confidence) <= target_rel_width:
+                if relative_width(ratios, confidence) <= target_rel_width:
+                    break
+                if decided is not None and decided(median_ci(ratios, confidence)):
                     break
     finally:
         if gc_was_enabled:

@@ -1,0 +1,272 @@
+"""Does the latency gate flap, and does it miss? A benchmark, not a test.
+
+Workload: torchvision ResNet-18 (random init: timing does not depend on trained values) on one
+1x3x32x32 input, 1 torch thread. Scenarios, each repeated N times:
+  A/A     the candidate is an exact deep copy of the reference;
+  +10%    the candidate runs the model, then extra work calibrated to ~10% of the reference's
+          median time (a loop of 64x64 matmuls whose count is measured at start-up);
+each without and with a competing CPU-bound process (a Python busy loop) on the other core.
+
+Gates compared:
+  ours          interleaved A/B timing (pytest_compress.measure.latency, budget 3 s), lenient gate
+                at 99%: fail iff the interval's upper end < 0.95 (min_speedup=0.95: "at most 5% slower").
+  pb mean:5%    pytest-benchmark driven the usual way: one saved run of the reference, then each
+  pb median:10% repetition benchmarks the candidate with --benchmark-compare=0001
+                --benchmark-compare-fail=mean:5% --benchmark-compare-fail=median:10%.
+
+Accuracy analogue (a simulation of drawing a 360-example test set): model pairs whose true drop
+is 0 pt (2% of examples flip each way) and 2 pt (3% flip right->wrong, 1% wrong->right), budget
+1 pt; gates: point estimate with fixed tolerance (fail iff drop > 1 pt), ours lenient, ours strict.
+
+Usage: python bench/gate_quality.py [--reps 20] [--out reports/gate_quality.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import torch
+
+from pytest_compress.measure.latency import interleaved
+from pytest_compress.stats import paired_bootstrap_ci
+
+MIN_SPEEDUP = 0.95
+CONFIDENCE = 0.99
+BUDGET_S = 3.0
+
+BENCH_TEST = textwrap.dedent(
+    """
+    import os
+    import torch
+    from torchvision.models import resnet18
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    MODEL = resnet18(num_classes=10).eval()
+    X = torch.randn(1, 3, 32, 32)
+    A = torch.randn(64, 64)
+    K = int(os.environ["SLOW_K"])
+
+    def run():
+        with torch.inference_mode():
+            MODEL(X)
+            for _ in range(K):
+                A @ A
+
+    def test_model(benchmark):
+        benchmark(run)
+    """
+)
+
+
+def spin(stop: mp.Event) -> None:  # the noisy neighbour
+    x = 0
+    while not stop.is_set():
+        for _ in range(10_000):
+            x += 1
+
+
+class Slowed(torch.nn.Module):
+    def __init__(self, inner: torch.nn.Module, k: int) -> None:
+        super().__init__()
+        self.inner, self.k, self.a = inner, k, torch.randn(64, 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.inner(x)
+        for _ in range(self.k):
+            self.a @ self.a
+        return y
+
+
+def median_time(fn, n: int = 60) -> float:  # noqa: ANN001
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def calibrate(model: torch.nn.Module, x: torch.Tensor) -> tuple[int, float]:
+    a = torch.randn(64, 64)
+    with torch.inference_mode():
+        for _ in range(10):
+            model(x)
+        ref = median_time(lambda: model(x))
+        one = median_time(lambda: a @ a, 2000)
+        k = max(1, round(0.10 * ref / one))
+        slow = Slowed(model, k)
+        t = interleaved(lambda: model(x), lambda: slow(x), min_pairs=200, max_pairs=200, budget_s=60)
+    return k, 1 / t.speedup - 1
+
+
+def our_gate(model, candidate, x) -> tuple[bool, float]:  # noqa: ANN001
+    start = time.perf_counter()
+    with torch.inference_mode():
+        t = interleaved(
+            lambda: model(x),
+            lambda: candidate(x),
+            budget_s=BUDGET_S,
+            confidence=CONFIDENCE,
+            target_rel_width=0.0,
+            decided=lambda ci: ci[0] > MIN_SPEEDUP or ci[1] < MIN_SPEEDUP,
+        )
+    lo, hi = t.speedup_ci
+    return hi < MIN_SPEEDUP, time.perf_counter() - start
+
+
+def pb_gate(workdir: Path, k: int) -> tuple[bool, bool, float]:
+    start = time.perf_counter()
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:compress",
+            "-p",
+            "no:cacheprovider",
+            "bench_pb.py",
+            "--benchmark-storage",
+            str(workdir / "storage"),
+            "--benchmark-compare=0001",
+            "--benchmark-compare-fail=mean:5%",
+            "--benchmark-compare-fail=median:10%",
+        ],
+        cwd=workdir,
+        env={**os.environ, "SLOW_K": str(k)},
+        capture_output=True,
+        text=True,
+    )
+    text = out.stdout + out.stderr
+    return "Field 'mean' has failed" in text, "Field 'median' has failed" in text, time.perf_counter() - start
+
+
+def latency_section(reps: int) -> list[str]:
+    from torchvision.models import resnet18
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = resnet18(num_classes=10).eval()
+    x = torch.randn(1, 3, 32, 32)
+    k, measured = calibrate(model, x)
+    lines = [
+        f"Injected slowdown: {k} extra 64x64 matmuls per call, measured at {measured:+.1%} (200 interleaved pairs).",
+        "",
+        "| scenario | competing process | gate | fails / runs | rate | s per case |",
+        "|---|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "bench_pb.py").write_text(BENCH_TEST)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:compress",
+                "-p",
+                "no:cacheprovider",
+                "bench_pb.py",
+                "--benchmark-storage",
+                str(work / "storage"),
+                "--benchmark-save=base",
+            ],
+            cwd=work,
+            env={**os.environ, "SLOW_K": "0"},
+            check=True,
+            capture_output=True,
+        )
+        for label, slow_k in (("A/A", 0), ("+10%", k)):
+            candidate = copy.deepcopy(model) if slow_k == 0 else Slowed(copy.deepcopy(model), slow_k)
+            for noisy in (False, True):
+                stop = mp.Event()
+                proc = mp.Process(target=spin, args=(stop,), daemon=True) if noisy else None
+                if proc:
+                    proc.start()
+                ours, pb_mean, pb_median, t_ours, t_pb = 0, 0, 0, [], []
+                try:
+                    for _ in range(reps):
+                        failed, secs = our_gate(model, candidate, x)
+                        ours += failed
+                        t_ours.append(secs)
+                        m, md, secs = pb_gate(work, slow_k)
+                        pb_mean += m
+                        pb_median += md
+                        t_pb.append(secs)
+                finally:
+                    if proc:
+                        stop.set()
+                        proc.join(5)
+                neighbour = "yes" if noisy else "no"
+                for gate, fails, secs in (
+                    ("ours (99%, min_speedup 0.95)", ours, t_ours),
+                    ("pytest-benchmark mean:5%", pb_mean, t_pb),
+                    ("pytest-benchmark median:10%", pb_median, t_pb),
+                ):
+                    kind = "false alarms" if slow_k == 0 else "detections"
+                    lines.append(
+                        f"| {label} | {neighbour} | {gate} | {fails}/{reps} | {fails / reps:.0%} {kind} | "
+                        f"{statistics.median(secs):.2f} |"
+                    )
+                print(lines[-3], lines[-2], lines[-1], sep="\n", flush=True)
+    return lines
+
+
+def accuracy_section(trials: int = 500, n: int = 360) -> list[str]:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    budget = 0.01
+    lines = [
+        "",
+        f"Accuracy gates, budget 1 pt, {trials} simulated {n}-example test sets per pair:",
+        "",
+        "| true drop | gate | fails | rate |",
+        "|---|---|---|---|",
+    ]
+    for true_drop, p_b, p_c in ((0.0, 0.02, 0.02), (0.02, 0.03, 0.01)):
+        counts = {"point estimate > 1 pt": 0, "ours lenient (99%)": 0, "ours strict (99%)": 0}
+        for trial in range(trials):
+            u = rng.random(n)
+            ref = np.where(u < p_b, 1.0, np.where(u < p_b + p_c, 0.0, 1.0))
+            cmp = np.where(u < p_b, 0.0, 1.0)
+            drop = float((ref - cmp).mean())
+            lo, hi = paired_bootstrap_ci(ref.tolist(), cmp.tolist(), confidence=0.99, seed=trial, resamples=1000)
+            counts["point estimate > 1 pt"] += drop > budget
+            counts["ours lenient (99%)"] += lo > budget
+            counts["ours strict (99%)"] += hi > budget
+        for gate, fails in counts.items():
+            lines.append(f"| {true_drop * 100:.0f} pt | {gate} | {fails}/{trials} | {fails / trials:.1%} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    lines = [f"`python bench/gate_quality.py --reps {args.reps}` on {os.cpu_count()} cores:", ""]
+    lines += latency_section(args.reps) + accuracy_section()
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
