@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: report test lint readme-results clean-cache
+.PHONY: report test lint readme-results readme-gates clean-cache
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ test: $(STAMP)
 # Regenerates the README's results section from a fresh run (never typed by hand).
 readme-results: $(STAMP)
 	$(BIN)/pytest suites/ --compress-report=md:reports/suite.md
-	$(BIN)/python tools/update_readme.py reports/suite.md README.md
+	$(BIN)/python tools/update_readme.py results reports/suite.md README.md
+
+# Runs the gate-quality benchmark (about 15 minutes) and puts its table in the README.
+readme-gates: $(STAMP)
+	$(BIN)/python bench/gate_quality.py --reps 20 --out reports/gate_quality.md
+	$(BIN)/python tools/update_readme.py gates reports/gate_quality.md README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check pytest_compress tests suites

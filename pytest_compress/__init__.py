@@ -23,6 +23,7 @@ from pytest_compress.spec import (
     Metric,
     ModelSpec,
     NoConfig,
+    NotApplicable,
     register_method,
     register_model,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "Metric",
     "ModelSpec",
     "NoConfig",
+    "NotApplicable",
     "Thresholds",
     "register_method",
     "register_model",

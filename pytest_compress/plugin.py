@@ -18,7 +18,7 @@ from pytest_compress.baselines import BaselineFileError
 from pytest_compress.registry import UnknownNameError
 from pytest_compress.results import CaseResult
 from pytest_compress.session import PROPERTY, CompressSession
-from pytest_compress.spec import METHODS, MODELS
+from pytest_compress.spec import METHODS, MODELS, NotApplicable
 from pytest_compress.thresholds import Thresholds, decide
 
 MARKER = "compress"
@@ -144,20 +144,23 @@ class CompressCheck:
         limits = [thresholds.min_speedup] if thresholds.min_speedup else []
         if latency is not None:
             limits.append(latency.speedup * (1 - thresholds.latency_tolerance))
-        result = run_case(
-            session.models(),
-            test_id=item.nodeid,
-            model=case["model"],
-            method=case["method"],
-            method_args=case.get("method_args"),
-            settings=RunSettings(
-                threads=s.threads,
-                device=s.device,
-                latency_budget_s=s.latency_budget_s,
-                confidence=s.policy.confidence,
-                latency_limits=tuple(limits),
-            ),
-        )
+        try:
+            result = run_case(
+                session.models(),
+                test_id=item.nodeid,
+                model=case["model"],
+                method=case["method"],
+                method_args=case.get("method_args"),
+                settings=RunSettings(
+                    threads=s.threads,
+                    device=s.device,
+                    latency_budget_s=s.latency_budget_s,
+                    confidence=s.policy.confidence,
+                    latency_limits=tuple(limits),
+                ),
+            )
+        except NotApplicable as exc:
+            pytest.skip(f"{case['method']} does not apply to {case['model']}: {exc}")
         verdict = decide(
             result,
             thresholds,

@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 import torch
@@ -149,6 +150,8 @@ def run_case(
         else (spec.train_data[0][:256] if spec.train_data is not None else spec.eval_data[0][:256]),
         train_data=spec.train_data,
         seed=settings.seed,
+        student=spec.student,
+        evaluate=lambda module: mean(per_example(module, spec.metric, *spec.eval_data, spec.eval_batch_size)),
     )
     torch.manual_seed(settings.seed)
     work = copy.deepcopy(ref.module).cpu()

@@ -24,8 +24,12 @@ SPARSE_FORMAT = "pytest-compress/sparse-bitmap-v1"
 
 
 def dense_payload(module: nn.Module) -> bytes:
+    return dense_state_payload(module.state_dict())
+
+
+def dense_state_payload(state: dict[str, torch.Tensor]) -> bytes:
     buf = io.BytesIO()
-    torch.save(module.state_dict(), buf)
+    torch.save(state, buf)
     return buf.getvalue()
 
 
@@ -78,3 +82,18 @@ def _metadata(payload: bytes) -> dict[str, str]:
     n = int.from_bytes(payload[:8], "little")
     header = json.loads(payload[8 : 8 + n])
     return header.get("__metadata__", {})
+
+
+def pack_codes(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """Pack integer codes in [0, 2**bits) into a little-endian bit stream of uint8: code i takes
+    bits [i * bits, (i + 1) * bits). For 4-bit codes that is two per byte, low nibble first."""
+    flat = codes.flatten().to(torch.int64)
+    if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= 2**bits):
+        raise ValueError(f"codes out of range for {bits} bits")
+    bitplanes = ((flat[:, None] >> torch.arange(bits)) & 1).to(torch.uint8).flatten().numpy()
+    return torch.from_numpy(np.packbits(bitplanes, bitorder="little").copy())
+
+
+def unpack_codes(packed: torch.Tensor, bits: int, count: int) -> torch.Tensor:
+    planes = np.unpackbits(packed.numpy(), count=count * bits, bitorder="little").reshape(count, bits)
+    return torch.from_numpy((planes.astype(np.int64) << np.arange(bits)).sum(axis=1))

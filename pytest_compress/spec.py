@@ -57,6 +57,8 @@ class ModelSpec:
     metric: Metric = ACCURACY
     settings: Mapping[str, Any] = field(default_factory=dict)
     eval_batch_size: int = 256
+    # A smaller architecture for knowledge distillation; methods that need one skip without it.
+    student: Callable[[], nn.Module] | None = None
 
     def __post_init__(self) -> None:
         if (self.train is None) != (self.train_data is None):
@@ -106,6 +108,13 @@ class MethodContext:
     calib_data: Any = None
     train_data: Any = None
     seed: int = 0
+    student: Callable[[], Any] | None = None
+    # The model's metric on its held-out data, for methods that compare candidates (distillation).
+    evaluate: Callable[[Any], float] | None = None
+
+
+class NotApplicable(Exception):
+    """Raised by a method that does not apply to this model; the test is skipped with the reason."""
 
 
 @dataclass

@@ -7,6 +7,8 @@ from pytest_compress.spec import MODELS
 BUILTIN = {
     "digits-cnn": ("pytest_compress.zoo.digits", "small CNN on sklearn digits (1x8x8)"),
     "digits-resnet18": ("pytest_compress.zoo.digits", "torchvision ResNet-18 on sklearn digits (3x32x32)"),
+    "digits-mobilenetv2": ("pytest_compress.zoo.digits", "torchvision MobileNetV2 on sklearn digits (3x32x32)"),
+    "digits-vit": ("pytest_compress.zoo.digits", "small torchvision ViT on sklearn digits (3x32x32)"),
 }
 
 

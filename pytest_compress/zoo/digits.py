@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pytest_compress.spec import ModelSpec, register_model
-from pytest_compress.zoo.training import TrainSettings, fit
+from pytest_compress.training import TrainSettings, fit
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -38,18 +38,24 @@ def digits(size: int = 8, channels: int = 1) -> tuple[torch.Tensor, torch.Tensor
 
 
 class DigitsCNN(nn.Module):
-    """Three conv blocks and a two-layer head, written for eager quantization (stubs + fuse_model)."""
+    """Three conv blocks and a two-layer head, written for eager quantization (stubs + fuse_model).
 
-    def __init__(self, num_classes: int = 10) -> None:
+    ``width`` scales every layer (the default 32 is the teacher; 8 makes the distillation student).
+    """
+
+    def __init__(self, num_classes: int = 10, width: int = 32, in_channels: int = 1) -> None:
         super().__init__()
         from torch.ao.quantization import DeQuantStub, QuantStub
 
         def block(cin: int, cout: int) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
+        w = width
         self.quant, self.dequant = QuantStub(), DeQuantStub()
-        self.features = nn.Sequential(block(1, 32), block(32, 64), nn.MaxPool2d(2), block(64, 64), nn.MaxPool2d(2))
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * 2 * 2, 128), nn.ReLU(), nn.Linear(128, num_classes))
+        self.features = nn.Sequential(
+            block(in_channels, w), block(w, 2 * w), nn.MaxPool2d(2), block(2 * w, 2 * w), nn.AdaptiveAvgPool2d(2)
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(2 * w * 4, 4 * w), nn.ReLU(), nn.Linear(4 * w, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dequant(self.head(self.features(self.quant(x))))
@@ -62,8 +68,18 @@ class DigitsCNN(nn.Module):
         fuse_modules(self.head, ["1", "2"], inplace=True)
 
 
+def _student_8x8() -> nn.Module:
+    return DigitsCNN(width=8)
+
+
+def _student_32x32() -> nn.Module:
+    return DigitsCNN(width=8, in_channels=3)
+
+
 CNN_TRAINING = TrainSettings(epochs=15, lr=3e-3)
 RESNET_TRAINING = TrainSettings(epochs=8, lr=2e-3)
+MOBILENET_TRAINING = TrainSettings(epochs=12, lr=3e-3)
+VIT_TRAINING = TrainSettings(epochs=40, lr=2e-3, weight_decay=0.05)
 
 
 @register_model("digits-cnn")
@@ -77,6 +93,7 @@ def digits_cnn() -> ModelSpec:
         eval_data=(x_te, y_te),
         example_inputs=(x_te[:1],),
         settings=CNN_TRAINING.as_dict(),
+        student=_student_8x8,
     )
 
 
@@ -98,4 +115,56 @@ def digits_resnet18() -> ModelSpec:
         eval_data=(x_te, y_te),
         example_inputs=(x_te[:1],),
         settings=RESNET_TRAINING.as_dict(),
+        student=_student_32x32,
+    )
+
+
+def _mobilenet_v2() -> nn.Module:
+    from torchvision.models.quantization import mobilenet_v2
+
+    model = mobilenet_v2(weights=None, quantize=False, num_classes=10)
+    # torchvision's BatchNorm momentum (0.01) is tuned for ImageNet-length training; on 1,437
+    # images the running statistics never catch up and test accuracy collapses to chance.
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.1
+    return model
+
+
+@register_model("digits-mobilenetv2")
+def digits_mobilenetv2() -> ModelSpec:
+    """torchvision MobileNetV2 (quantizable variant) on sklearn digits (3x32x32)."""
+    x_tr, y_tr, x_te, y_te = digits(32, 3)
+    return ModelSpec(
+        build=_mobilenet_v2,
+        train=functools.partial(fit, s=MOBILENET_TRAINING, name="digits-mobilenetv2"),
+        train_data=(x_tr, y_tr),
+        eval_data=(x_te, y_te),
+        example_inputs=(x_te[:1],),
+        settings=MOBILENET_TRAINING.as_dict(),
+        student=_student_32x32,
+    )
+
+
+def _vit() -> nn.Module:
+    from torchvision.models import VisionTransformer
+
+    # 16 tokens of 8x8 patches; Linear layers hold almost all of the weights.
+    return VisionTransformer(
+        image_size=32, patch_size=8, num_layers=4, num_heads=4, hidden_dim=128, mlp_dim=256, num_classes=10
+    )
+
+
+@register_model("digits-vit")
+def digits_vit() -> ModelSpec:
+    """A small torchvision VisionTransformer on sklearn digits (3x32x32)."""
+    x_tr, y_tr, x_te, y_te = digits(32, 3)
+    return ModelSpec(
+        build=_vit,
+        train=functools.partial(fit, s=VIT_TRAINING, name="digits-vit"),
+        train_data=(x_tr, y_tr),
+        eval_data=(x_te, y_te),
+        example_inputs=(x_te[:1],),
+        settings=VIT_TRAINING.as_dict(),
+        student=_student_32x32,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -23,13 +24,20 @@ class TrainSettings:
         return dict(self.__dict__)
 
 
-def fit(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], s: TrainSettings, name: str) -> None:
+Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, inputs, targets)
+
+
+def fit(
+    model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], s: TrainSettings, name: str, loss: Loss | None = None
+) -> None:
+    """Train in place with AdamW + one-cycle LR, fixed seed; one progress line per epoch."""
     x, y = data
     gen = torch.Generator().manual_seed(s.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     steps = s.epochs * ((len(x) + s.batch_size - 1) // s.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=steps)
-    loss_fn = nn.CrossEntropyLoss()
+    ce = nn.CrossEntropyLoss()
+    loss_fn: Loss = loss or (lambda out, _x, target: ce(out, target))
     start = time.perf_counter()
     model.train()
     for epoch in range(s.epochs):
@@ -38,12 +46,12 @@ def fit(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], s: TrainSetti
         for i in range(0, len(x), s.batch_size):
             idx = order[i : i + s.batch_size]
             out = model(x[idx])
-            loss = loss_fn(out, y[idx])
+            batch_loss = loss_fn(out, x[idx], y[idx])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            batch_loss.backward()
             opt.step()
             sched.step()
-            loss_sum += loss.item() * len(idx)
+            loss_sum += batch_loss.item() * len(idx)
             correct += int((out.argmax(-1) == y[idx]).sum())
             total += len(idx)
         progress.report(

@@ -1,0 +1,84 @@
+"""Weight sharing: k-means clustering of each layer's weights into ``clusters`` shared values.
+
+Shipped as ``pytest-compress/clustered-v1``: a safetensors file holding, per clustered tensor,
+its codebook (``clusters`` float32 values) and its indices packed at ``ceil(log2(clusters))``
+bits each (``pack_codes``: little-endian within each byte); other tensors stay dense.
+The running model uses the decoded (dense float32) weights: clustering buys size, not speed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import torch
+from safetensors.torch import save as st_save
+from torch import nn
+
+from pytest_compress.serialize import pack_codes
+from pytest_compress.spec import Artifact, MethodConfig, MethodContext, register_method
+
+CLUSTER_FORMAT = "pytest-compress/clustered-v1"
+_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+@dataclass(frozen=True)
+class ClusterConfig(MethodConfig):
+    label_fields = ("clusters",)
+    clusters: int = 16
+    iterations: int = 25
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.clusters <= 256:
+            raise ValueError(f"cluster: clusters must be in [2, 256], got {self.clusters}")
+        if self.iterations < 1:
+            raise ValueError("cluster: iterations must be >= 1")
+
+
+def kmeans_1d(values: torch.Tensor, k: int, iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codebook, codes) for 1-D data; centroids start at evenly spaced quantiles (deterministic)."""
+    flat = values.detach().flatten().float()
+    k = min(k, flat.numel())
+    centroids = (
+        torch.quantile(flat, torch.linspace(0, 1, k))
+        if flat.numel() <= 16_000_000
+        else torch.linspace(flat.min(), flat.max(), k)
+    )
+    for _ in range(iterations):
+        codes = torch.bucketize(flat, (centroids[1:] + centroids[:-1]) / 2)
+        sums = torch.zeros(k).index_add_(0, codes, flat)
+        counts = torch.bincount(codes, minlength=k).float()
+        updated = torch.where(counts > 0, sums / counts.clamp(min=1), centroids)
+        updated, _ = torch.sort(updated)
+        if torch.equal(updated, centroids):
+            break
+        centroids = updated
+    codes = torch.bucketize(flat, (centroids[1:] + centroids[:-1]) / 2)
+    return centroids, codes
+
+
+@register_method("cluster", config=ClusterConfig)
+def cluster(model: nn.Module, config: ClusterConfig, ctx: MethodContext) -> Artifact:
+    """k-means weight sharing per layer; size = codebooks + bit-packed indices."""
+    bits = max(1, math.ceil(math.log2(config.clusters)))
+    tensors: dict[str, torch.Tensor] = {}
+    clustered: dict[str, dict[str, object]] = {}
+    names = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, _LAYERS)}
+    for name, t in model.state_dict().items():
+        if name in names:
+            codebook, codes = kmeans_1d(t, config.clusters, config.iterations)
+            with torch.no_grad():
+                t.copy_(codebook[codes].reshape(t.shape))
+            tensors[f"{name}::codebook"] = codebook.contiguous()
+            tensors[f"{name}::codes"] = pack_codes(codes, bits)
+            clustered[name] = {"shape": list(t.shape), "bits": bits}
+        else:
+            tensors[name] = t.detach().contiguous().clone()
+    meta = {"pytest-compress": json.dumps({"format": CLUSTER_FORMAT, "clustered": clustered}, sort_keys=True)}
+    return Artifact(
+        module=model,
+        payload=st_save(tensors, metadata=meta),
+        encoding=CLUSTER_FORMAT,
+        details={"index_bits": bits, "clustered_tensors": len(clustered)},
+    )
