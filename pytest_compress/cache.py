@@ -76,6 +76,11 @@ def cache_key(
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def source_of(*fns: Callable[..., Any]) -> str:
+    """Source of the code a cached result depends on (for cache keys)."""
+    return "\n".join(_source(fn) for fn in fns)
+
+
 class ModelCache:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -100,6 +105,32 @@ class ModelCache:
             path.unlink(missing_ok=True)
             return None
         return tensors
+
+    def trained(
+        self, base_key: str, label: str, module: nn.Module, train: Callable[[nn.Module], None], key: dict[str, Any]
+    ) -> str:
+        """Weights a compression method trains, keyed by the reference model's key, the method's
+        key and the module's architecture; loaded instead of retrained when all match."""
+        full = hashlib.sha256(
+            json.dumps(
+                {
+                    "base": base_key,
+                    "label": label,
+                    "key": key,
+                    "definition": repr(module),
+                    "shapes": [(k, list(v.shape)) for k, v in module.state_dict().items()],
+                },
+                sort_keys=True,
+                default=str,
+            ).encode()
+        ).hexdigest()
+        cached = self.load(label, full)
+        if cached is not None:
+            module.load_state_dict(cached, strict=True)
+            return "cache"
+        train(module)
+        self.save(label, full, module.state_dict(), {})
+        return "trained"
 
     def save(self, name: str, key: str, state_dict: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}

@@ -7,6 +7,7 @@ so the plugin imports it inside the fixture, never at load time.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import time
 import warnings
@@ -44,6 +45,7 @@ class Reference:
     payload_bytes: int
     params: tuple[int, int]
     train_seconds: float = 0.0
+    key: str = ""  # cache key of the trained weights ("" for untrained models)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class ModelStore:
         seed = int(spec.settings.get("seed", 0))
         torch.manual_seed(seed)
         module = spec.build()
-        source, seconds = "built", 0.0
+        source, seconds, key = "built", 0.0, ""
         if spec.train is not None:
             key = cache_key(
                 module,
@@ -120,6 +122,7 @@ class ModelStore:
             timing_module=timing_module,
             source=source,
             outcomes=outcomes,
+            key=key,
             payload_bytes=len(dense_payload(module)),
             params=count_parameters(module),
             train_seconds=seconds,
@@ -152,6 +155,7 @@ def run_case(
         seed=settings.seed,
         student=spec.student,
         evaluate=lambda module: mean(per_example(module, spec.metric, *spec.eval_data, spec.eval_batch_size)),
+        train_cache=functools.partial(store.cache.trained, ref.key) if ref.key else None,
     )
     torch.manual_seed(settings.seed)
     work = copy.deepcopy(ref.module).cpu()

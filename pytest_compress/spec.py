@@ -111,6 +111,18 @@ class MethodContext:
     student: Callable[[], Any] | None = None
     # The model's metric on its held-out data, for methods that compare candidates (distillation).
     evaluate: Callable[[Any], float] | None = None
+    # Caches weights a method trains (fine-tunes, students); None runs training every time.
+    train_cache: Callable[..., str] | None = None
+
+    def trained(self, label: str, module: Any, train: Callable[[Any], None], key: Mapping[str, Any]) -> str:
+        """Train ``module`` in place with ``train``, or load the weights an identical earlier run
+        produced. ``key`` must hold everything the result depends on besides the reference model
+        and the module's architecture (the method's config, the code that trains). Returns
+        "cache" or "trained"."""
+        if self.train_cache is None:
+            train(module)
+            return "trained"
+        return self.train_cache(label, module, train, key)
 
 
 class NotApplicable(Exception):

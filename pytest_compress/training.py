@@ -52,7 +52,8 @@ def fit(
             opt.step()
             sched.step()
             loss_sum += batch_loss.item() * len(idx)
-            correct += int((out.argmax(-1) == y[idx]).sum())
+            labels = y[idx] if y.dim() == 1 else y[idx, 0].long()  # 2-D targets: label first (distillation)
+            correct += int((out.argmax(-1) == labels).sum())
             total += len(idx)
         progress.report(
             f"{name}: epoch {epoch + 1}/{s.epochs} loss {loss_sum / total:.4f} "

@@ -52,3 +52,20 @@ def test_missing_entry_is_a_quiet_miss(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert ModelCache(tmp_path).load("m", "0" * 64) is None
+
+
+def test_method_training_is_cached_by_base_key_and_method_key(tmp_path: Path) -> None:
+    cache = ModelCache(tmp_path)
+    calls = []
+
+    def train(m: nn.Module) -> None:
+        calls.append(1)
+        with torch.no_grad():
+            m.weight.fill_(0.5)
+
+    first, again = nn.Linear(3, 2), nn.Linear(3, 2)
+    assert cache.trained("base", "ft", first, train, {"epochs": 2}) == "trained"
+    assert cache.trained("base", "ft", again, train, {"epochs": 2}) == "cache"
+    assert torch.equal(again.weight, first.weight) and len(calls) == 1
+    assert cache.trained("base", "ft", nn.Linear(3, 2), train, {"epochs": 3}) == "trained"
+    assert cache.trained("other-base", "ft", nn.Linear(3, 2), train, {"epochs": 2}) == "trained"

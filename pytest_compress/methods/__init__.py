@@ -22,6 +22,15 @@ BUILTIN = {
         "pytest_compress.methods.pruning",
         "global magnitude pruning, made permanent, sparse-encoded",
     ),
+    "prune-structured": (
+        "pytest_compress.methods.structured",
+        "channels physically removed (Torch-Pruning dependency graph), optional fine-tune",
+    ),
+    "fp16": ("pytest_compress.methods.precision", "weights stored as float16"),
+    "lowrank": ("pytest_compress.methods.lowrank", "truncated-SVD factorisation of Linear layers"),
+    "cluster": ("pytest_compress.methods.clustering", "k-means weight sharing: codebook + packed indices"),
+    "distill": ("pytest_compress.methods.distillation", "knowledge distillation into the model's student"),
+    "pipeline": ("pytest_compress.methods.pipeline", "registered methods applied in sequence (hybrids)"),
 }
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pytest_compress.cache import source_of
 from pytest_compress.serialize import dense_payload
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, NotApplicable, register_method
 from pytest_compress.training import TrainSettings, fit
@@ -44,18 +45,34 @@ def distill(model: nn.Module, config: DistillConfig, ctx: MethodContext) -> Arti
     settings = TrainSettings(epochs=config.epochs, lr=config.lr, seed=ctx.seed)
     t = config.temperature
 
-    def kd_loss(out: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            soft = F.softmax(teacher(x) / t, dim=-1)
+    # The teacher is frozen and the data fixed, so its logits are computed once, not every epoch;
+    # they ride along as extra target columns: [label, logit_0, ..., logit_C-1].
+    x, y = ctx.train_data
+    with torch.no_grad():
+        logits = torch.cat([teacher(x[i : i + 256]) for i in range(0, len(x), 256)])
+    targets = torch.cat([y[:, None].float(), logits], dim=1)
+
+    def kd_loss(out: torch.Tensor, _x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        soft = F.softmax(target[:, 1:] / t, dim=-1)
         kl = F.kl_div(F.log_softmax(out / t, dim=-1), soft, reduction="batchmean") * t * t
-        return config.alpha * kl + (1 - config.alpha) * F.cross_entropy(out, y)
+        return config.alpha * kl + (1 - config.alpha) * F.cross_entropy(out, target[:, 0].long())
 
     torch.manual_seed(ctx.seed)
     student = ctx.student()
     alone = copy.deepcopy(student)  # identical initial weights for the no-teacher control
-    fit(student, ctx.train_data, settings, name="distill: student with teacher", loss=kd_loss)
-    torch.manual_seed(ctx.seed)
-    fit(alone, ctx.train_data, settings, name="distill: student without teacher")
+    key = {"config": config.to_dict(), "seed": ctx.seed, "code": source_of(distill, fit)}
+    ctx.trained(
+        "distill-student",
+        student,
+        lambda m: fit(m, (x, targets), settings, name="distill: student with teacher", loss=kd_loss),
+        key,
+    )
+
+    def control(m: nn.Module) -> None:
+        torch.manual_seed(ctx.seed)
+        fit(m, ctx.train_data, settings, name="distill: student without teacher")
+
+    ctx.trained("distill-control", alone, control, key)
     details = {"student_params": sum(p.numel() for p in student.parameters())}
     if ctx.evaluate is not None:
         details["student_without_teacher"] = round(ctx.evaluate(alone.eval()), 6)

@@ -18,14 +18,14 @@ from torch import nn
 from pytest_compress.serialize import SPARSE_FORMAT, encode_sparse
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, register_method
 
-_PRUNABLE = {"Linear": nn.Linear, "Conv2d": nn.Conv2d, "Conv1d": nn.Conv1d}
+_PRUNABLE = {"Linear": nn.Linear, "Conv2d": nn.Conv2d, "Conv1d": nn.Conv1d, "MultiheadAttention": nn.MultiheadAttention}
 
 
 @dataclass(frozen=True)
 class UnstructuredConfig(MethodConfig):
     label_fields = ("sparsity",)
     sparsity: float = 0.5
-    layers: tuple[str, ...] = ("Conv1d", "Conv2d", "Linear")
+    layers: tuple[str, ...] = ("Conv1d", "Conv2d", "Linear", "MultiheadAttention")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -37,8 +37,22 @@ class UnstructuredConfig(MethodConfig):
 
 
 def prunable_weights(model: nn.Module, layers: tuple[str, ...]) -> list[tuple[nn.Module, str]]:
+    """(module, parameter name) of every weight matrix of the chosen layer types.
+
+    nn.MultiheadAttention keeps its fused q/k/v projection as a bare ``in_proj_weight``
+    parameter, not an nn.Linear — without it a transformer's attention would never be pruned.
+    """
     kinds = tuple(_PRUNABLE[x] for x in layers)
-    return [(m, "weight") for m in model.modules() if isinstance(m, kinds)]
+    found = []
+    for m in model.modules():
+        if not isinstance(m, kinds):
+            continue
+        if isinstance(m, nn.MultiheadAttention):
+            if m.in_proj_weight is not None:
+                found.append((m, "in_proj_weight"))
+        else:
+            found.append((m, "weight"))
+    return found
 
 
 @register_method("prune-unstructured", config=UnstructuredConfig)
