@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: report test lint readme-results readme-gates clean-cache
+.PHONY: report test lint readme-results readme-bench readme-gates clean-cache
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: $(STAMP)
 readme-results: $(STAMP)
 	$(BIN)/pytest suites/ --compress-report=md:reports/suite.md
 	$(BIN)/python tools/update_readme.py results reports/suite.md README.md
+
+# Runs the vision speed benchmark and puts its table in the README.
+readme-bench: $(STAMP)
+	$(BIN)/python bench/vision_speed.py --out reports/vision_speed.md
+	$(BIN)/python tools/update_readme.py vision-bench reports/vision_speed.md README.md
 
 # Runs the gate-quality benchmark (about 15 minutes) and puts its table in the README.
 readme-gates: $(STAMP)
