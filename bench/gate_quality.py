@@ -37,6 +37,10 @@ from pathlib import Path
 
 import torch
 
+if __package__ in (None, ""):  # run as a file (python bench/x.py): make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import emit  # noqa: E402
 from pytest_compress.measure.latency import interleaved
 from pytest_compress.stats import paired_bootstrap_ci
 
@@ -125,29 +129,21 @@ def our_gate(model, candidate, x) -> tuple[bool, float]:  # noqa: ANN001
     return hi < MIN_SPEEDUP, time.perf_counter() - start
 
 
+def run_pytest_benchmark(workdir: Path, k: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    """pytest-benchmark as its users run it: the generated test file, storage in ``workdir``."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:compress", "-p", "no:cacheprovider", "bench_pb.py",
+           "--benchmark-storage", str(workdir / "storage"), *extra]  # fmt: skip
+    return subprocess.run(cmd, cwd=workdir, env={**os.environ, "SLOW_K": str(k)}, capture_output=True, text=True)
+
+
 def pb_gate(workdir: Path, k: int) -> tuple[bool, bool, float]:
     start = time.perf_counter()
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:compress",
-            "-p",
-            "no:cacheprovider",
-            "bench_pb.py",
-            "--benchmark-storage",
-            str(workdir / "storage"),
-            "--benchmark-compare=0001",
-            "--benchmark-compare-fail=mean:5%",
-            "--benchmark-compare-fail=median:10%",
-        ],
-        cwd=workdir,
-        env={**os.environ, "SLOW_K": str(k)},
-        capture_output=True,
-        text=True,
+    out = run_pytest_benchmark(
+        workdir,
+        k,
+        "--benchmark-compare=0001",
+        "--benchmark-compare-fail=mean:5%",
+        "--benchmark-compare-fail=median:10%",
     )
     text = out.stdout + out.stderr
     return "Field 'mean' has failed" in text, "Field 'median' has failed" in text, time.perf_counter() - start
@@ -170,26 +166,7 @@ def latency_section(reps: int) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "bench_pb.py").write_text(BENCH_TEST)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:compress",
-                "-p",
-                "no:cacheprovider",
-                "bench_pb.py",
-                "--benchmark-storage",
-                str(work / "storage"),
-                "--benchmark-save=base",
-            ],
-            cwd=work,
-            env={**os.environ, "SLOW_K": "0"},
-            check=True,
-            capture_output=True,
-        )
+        run_pytest_benchmark(work, 0, "--benchmark-save=base").check_returncode()
         for label, slow_k in (("A/A", 0), ("+10%", k)):
             candidate = copy.deepcopy(model) if slow_k == 0 else Slowed(copy.deepcopy(model), slow_k)
             for noisy in (False, True):
@@ -261,11 +238,7 @@ def main() -> None:
     args = parser.parse_args()
     lines = [f"`python bench/gate_quality.py --reps {args.reps}` on {os.cpu_count()} cores:", ""]
     lines += latency_section(args.reps) + accuracy_section()
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

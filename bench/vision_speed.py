@@ -12,8 +12,13 @@ Usage: python bench/vision_speed.py [--out reports/vision_speed.md]
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a file (python bench/x.py): make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import emit  # noqa: E402
 from pytest_compress import methods, zoo
 from pytest_compress.cache import ModelCache
 from pytest_compress.runner import ModelStore, RunSettings, run_case
@@ -53,11 +58,7 @@ def main() -> None:
             f"| {'<= %.1f pt' % (max_drop * 100) if max_drop is not None else '-'} | {'yes' if met else 'NO'} |"
         )
         print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ over the ini file, which wins over the built-in default.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,40 +56,30 @@ def parse_report(value: str) -> ReportTarget:
     return ReportTarget(fmt, path or None)
 
 
-def positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
-    return n
+def _number(kind: Callable[[str], Any], ok: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
+    """An argparse ``type=`` parser that names what it expected, for the CLI and ini keys alike."""
+
+    def parse(value: str) -> Any:
+        try:
+            x = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}") from None
+        if not ok(x):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}")
+        return x
+
+    return parse
 
 
-def positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}") from None
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
-    return x
+positive_int = _number(int, lambda n: n >= 1, "a whole number >= 1")
+positive_float = _number(float, lambda x: x > 0, "a number > 0")
+confidence = _number(float, lambda x: 0.5 <= x < 1, "a number in [0.5, 1)")
 
 
 def gate_mode(value: str) -> str:
     if value not in MODES:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(MODES)}, got {value!r}")
     return value
-
-
-def confidence(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0.5, 1), got {value!r}") from None
-    if not 0.5 <= x < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0.5, 1), got {value!r}")
-    return x
 
 
 def device_name(value: str) -> str:

@@ -7,6 +7,7 @@ Fixed stratified split: 1,437 train / 360 test (``random_state=0``). Pixel value
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +77,27 @@ def _student_32x32() -> nn.Module:
     return DigitsCNN(width=8, in_channels=3)
 
 
+def _spec(
+    name: str,
+    build: Callable[[], nn.Module],
+    settings: TrainSettings,
+    *,
+    size: int,
+    channels: int,
+    student: Callable[[], nn.Module],
+) -> ModelSpec:
+    x_tr, y_tr, x_te, y_te = digits(size, channels)
+    return ModelSpec(
+        build=build,
+        train=functools.partial(fit, s=settings, name=name),
+        train_data=(x_tr, y_tr),
+        eval_data=(x_te, y_te),
+        example_inputs=(x_te[:1],),
+        settings=settings.as_dict(),
+        student=student,
+    )
+
+
 CNN_TRAINING = TrainSettings(epochs=15, lr=3e-3)
 RESNET_TRAINING = TrainSettings(epochs=8, lr=2e-3)
 MOBILENET_TRAINING = TrainSettings(epochs=12, lr=3e-3)
@@ -85,16 +107,7 @@ VIT_TRAINING = TrainSettings(epochs=40, lr=2e-3, weight_decay=0.05)
 @register_model("digits-cnn")
 def digits_cnn() -> ModelSpec:
     """Small CNN on sklearn digits (1x8x8)."""
-    x_tr, y_tr, x_te, y_te = digits(8, 1)
-    return ModelSpec(
-        build=DigitsCNN,
-        train=functools.partial(fit, s=CNN_TRAINING, name="digits-cnn"),
-        train_data=(x_tr, y_tr),
-        eval_data=(x_te, y_te),
-        example_inputs=(x_te[:1],),
-        settings=CNN_TRAINING.as_dict(),
-        student=_student_8x8,
-    )
+    return _spec("digits-cnn", DigitsCNN, CNN_TRAINING, size=8, channels=1, student=_student_8x8)
 
 
 def _resnet18() -> nn.Module:
@@ -107,16 +120,7 @@ def _resnet18() -> nn.Module:
 @register_model("digits-resnet18")
 def digits_resnet18() -> ModelSpec:
     """torchvision ResNet-18 on sklearn digits (3x32x32)."""
-    x_tr, y_tr, x_te, y_te = digits(32, 3)
-    return ModelSpec(
-        build=_resnet18,
-        train=functools.partial(fit, s=RESNET_TRAINING, name="digits-resnet18"),
-        train_data=(x_tr, y_tr),
-        eval_data=(x_te, y_te),
-        example_inputs=(x_te[:1],),
-        settings=RESNET_TRAINING.as_dict(),
-        student=_student_32x32,
-    )
+    return _spec("digits-resnet18", _resnet18, RESNET_TRAINING, size=32, channels=3, student=_student_32x32)
 
 
 def _mobilenet_v2() -> nn.Module:
@@ -134,16 +138,7 @@ def _mobilenet_v2() -> nn.Module:
 @register_model("digits-mobilenetv2")
 def digits_mobilenetv2() -> ModelSpec:
     """torchvision MobileNetV2 (quantizable variant) on sklearn digits (3x32x32)."""
-    x_tr, y_tr, x_te, y_te = digits(32, 3)
-    return ModelSpec(
-        build=_mobilenet_v2,
-        train=functools.partial(fit, s=MOBILENET_TRAINING, name="digits-mobilenetv2"),
-        train_data=(x_tr, y_tr),
-        eval_data=(x_te, y_te),
-        example_inputs=(x_te[:1],),
-        settings=MOBILENET_TRAINING.as_dict(),
-        student=_student_32x32,
-    )
+    return _spec("digits-mobilenetv2", _mobilenet_v2, MOBILENET_TRAINING, size=32, channels=3, student=_student_32x32)
 
 
 def _vit() -> nn.Module:
@@ -158,13 +153,4 @@ def _vit() -> nn.Module:
 @register_model("digits-vit")
 def digits_vit() -> ModelSpec:
     """A small torchvision VisionTransformer on sklearn digits (3x32x32)."""
-    x_tr, y_tr, x_te, y_te = digits(32, 3)
-    return ModelSpec(
-        build=_vit,
-        train=functools.partial(fit, s=VIT_TRAINING, name="digits-vit"),
-        train_data=(x_tr, y_tr),
-        eval_data=(x_te, y_te),
-        example_inputs=(x_te[:1],),
-        settings=VIT_TRAINING.as_dict(),
-        student=_student_32x32,
-    )
+    return _spec("digits-vit", _vit, VIT_TRAINING, size=32, channels=3, student=_student_32x32)

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts whose output tables go into the README (not timed tests)."""
