@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Generator, Mapping
 from typing import Any
 
@@ -22,6 +23,12 @@ from pytest_compress.spec import METHODS, MODELS, NotApplicable
 from pytest_compress.thresholds import Thresholds, decide
 
 MARKER = "compress"
+
+
+class StaleBaselineWarning(UserWarning):
+    """A result better than its baseline beyond tolerance: refresh the baseline."""
+
+
 CASE_KEYS = ("model", "method", "method_args")
 SESSION_KEY = pytest.StashKey[CompressSession]()
 RESULT_KEY = pytest.StashKey[CaseResult]()
@@ -174,6 +181,8 @@ class CompressCheck:
         )
         result = result.with_verdict(verdict)
         item.stash[RESULT_KEY] = result
+        if verdict.stale:
+            warnings.warn(StaleBaselineWarning(f"{item.nodeid}: {verdict.notes[-1]}"), stacklevel=2)
         if verdict.status == "fail":
             pytest.fail("; ".join(verdict.reasons), pytrace=False)
         return result

@@ -81,6 +81,24 @@ def test_same_artifact_with_different_numbers_is_reported_as_a_bug(project: pyte
     )
 
 
+def test_better_than_baseline_warns_and_fails_under_strict_baselines(project: pytest.Pytester) -> None:
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    path = project.path / "baselines" / "test_model.json"
+    data = json.loads(path.read_text())
+    for case in data["cases"].values():  # an older baseline: 10% bigger, no digest
+        case["size"]["compressed_bytes"] = int(case["size"]["compressed_bytes"] * 1.1)
+        del case["size"]["artifact_sha256"]
+    path.write_text(json.dumps(data))
+    result = project.runpytest("--compress-report")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*StaleBaselineWarning*stale baseline: size * B is smaller than baseline * B*", "*pass (stale baseline)*"]
+    )
+    result = project.runpytest("--compress-strict-baselines")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*stale baseline: size * B is smaller than baseline*"])
+
+
 def test_worse_method_fails_with_reason(project: pytest.Pytester) -> None:
     project.makepyfile(
         test_worse="""
