@@ -46,9 +46,9 @@ def test_fp16(compress_check, model, compute):
         CNN,
         pytest.param(RESNET, marks=pytest.mark.compress(min_size_reduction=3.5, min_speedup=1.5)),
         pytest.param(MOBILENET, marks=pytest.mark.compress(min_speedup=1.2)),
-        # FX quantizes the ViT's Linears; attention stays float and the quantize/dequantize
-        # boundaries make it slower at batch 1. Only the accuracy claim holds.
-        pytest.param(VIT, marks=pytest.mark.compress(min_size_reduction=None)),
+        # No fuse_model(): PT2E + torch.compile. Only the MLP Linears and the patch projection
+        # become int8 (attention stays float), so no 4x size claim; the compiled int8 is faster.
+        pytest.param(VIT, marks=pytest.mark.compress(min_size_reduction=1.4, min_speedup=1.1)),
     ],
 )
 # Folded BatchNorm biases and per-channel scales cost a little: "about 4x" is held as >= 3x.

@@ -201,7 +201,10 @@ def test_corrupt_cache_entry_is_rebuilt(project: pytest.Pytester) -> None:
             'model="nope", method="int8-dynamic"',
             "*unknown model 'nope'; registered models: blobs-mlp, digits-cnn*",
         ),
-        ('model="blobs-mlp", method="zip"', "*unknown method 'zip'; registered methods: cluster, distill, fp16, int8-dynamic*noisy*"),
+        (
+            'model="blobs-mlp", method="zip"',
+            "*unknown method 'zip'; registered methods: cluster, distill, fp16, int8-dynamic*noisy*",
+        ),
         (
             'model="blobs-mlp", method="int8-dynamic", min_speedup="fast"',
             "*min_speedup must be a finite number*",

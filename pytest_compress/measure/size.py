@@ -21,11 +21,19 @@ def _weights(module: nn.Module) -> list[torch.Tensor]:
     return found
 
 
+def _graph_weights(gm: torch.fx.GraphModule) -> list[torch.Tensor]:
+    # A PT2E graph keeps int8 weights as plain attributes: count every tensor it stores except
+    # the quantization parameters themselves.
+    return [t for k, t in gm.state_dict().items() if "scale" not in k and "zero_point" not in k]
+
+
 def count_parameters(module: nn.Module) -> tuple[int, int]:
-    """(parameters, non-zero parameters) of a float or quantized module."""
+    """(parameters, non-zero parameters) of a float, quantized or PT2E-compiled module."""
+    inner = getattr(module, "_orig_mod", module)  # torch.compile wrapper
+    weights = _graph_weights(inner) if isinstance(inner, torch.fx.GraphModule) else _weights(inner)
     total = nonzero = 0
     with torch.no_grad():
-        for w in _weights(module):
+        for w in weights:
             values = w.dequantize() if w.is_quantized else w
             total += values.numel()
             nonzero += int(torch.count_nonzero(values))

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pytest_compress.spec import MethodConfig, MethodContext, NotApplicable, register_method
+from pytest_compress.serialize import dense_payload
+from pytest_compress.spec import Artifact, MethodConfig, MethodContext, NotApplicable, register_method
 
 _LAYER_TYPES = {"Linear": nn.Linear, "LSTM": nn.LSTM, "GRU": nn.GRU}
 _BACKENDS = ("x86", "fbgemm", "qnnpack")
@@ -76,46 +77,90 @@ class Int8StaticConfig(MethodConfig):
 def int8_static(model: nn.Module, config: Int8StaticConfig, ctx: MethodContext):
     """Full-integer int8 with observers calibrated on real inputs.
 
-    Eager mode for models written for it (a ``fuse_model()`` method and Quant/DeQuant stubs,
-    like torchvision's quantizable models); FX graph mode for any other traceable model.
+    Eager mode (torch.ao, x86/fbgemm kernels) for models written for it — a ``fuse_model()``
+    method and Quant/DeQuant stubs, like torchvision's quantizable models. Any other model goes
+    through PT2E: ``torch.export`` -> torchao's X86InductorQuantizer -> ``torch.compile`` with
+    freezing, which is what makes PT2E int8 fast on this CPU (compile time is in the details).
     """
-    import torch.ao.quantization as tq
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-
-    from pytest_compress.serialize import dense_payload
-    from pytest_compress.spec import Artifact
-
     if ctx.calib_data is None:
         raise ValueError("int8-static needs calibration inputs: give the ModelSpec calib_data or train_data")
     calib = ctx.calib_data[: config.calibration_examples]
-    torch.backends.quantized.engine = config.backend
     model.eval()
+    if hasattr(model, "fuse_model"):
+        return _eager_static(model, config, calib)
+    return _pt2e_static(model, config, calib, ctx)
+
+
+def _eager_static(model: nn.Module, config: Int8StaticConfig, calib: torch.Tensor) -> Artifact:
+    import torch.ao.quantization as tq
+
+    torch.backends.quantized.engine = config.backend
     with quiet_torch_ao():
-        if hasattr(model, "fuse_model"):
-            mode = "eager"
-            model.fuse_model()
-            model.qconfig = tq.get_default_qconfig(config.backend)
-            tq.prepare(model, inplace=True)
-            _calibrate(model, calib, config.calibration_batch)
-            quantized = tq.convert(model, inplace=False)
-        else:
-            mode = "fx"
-            qmap = tq.get_default_qconfig_mapping(config.backend)
-            try:
-                prepared = prepare_fx(model, qmap, tuple(t[:1] for t in ctx.example_inputs))
-            except Exception as exc:  # symbolic tracing fails on data-dependent Python control flow
-                raise NotApplicable(
-                    f"no fuse_model() for eager mode and FX graph mode cannot trace it ({type(exc).__name__}: "
-                    f"{str(exc).splitlines()[0][:120]}); PT2E (torch.export + torch.compile) is not wired in yet"
-                ) from exc
-            _calibrate(prepared, calib, config.calibration_batch)
-            quantized = convert_fx(prepared)
+        model.fuse_model()
+        model.qconfig = tq.get_default_qconfig(config.backend)
+        tq.prepare(model, inplace=True)
+        _calibrate(model, calib, config.calibration_batch)
+        quantized = tq.convert(model, inplace=False)
     return Artifact(
         module=quantized,
         payload=dense_payload(quantized),
         encoding="torch.save(state_dict)",
-        details={"calibration_examples": len(calib), "quantization_mode": mode, "backend": config.backend},
+        details={"calibration_examples": len(calib), "quantization_mode": "eager", "backend": config.backend},
     )
+
+
+def _pt2e_static(model: nn.Module, config: Int8StaticConfig, calib: torch.Tensor, ctx: MethodContext) -> Artifact:
+    import time
+
+    import torch._inductor.config as inductor_config
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+    from torchao.quantization.pt2e import allow_exported_model_train_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    example = calib[: config.calibration_batch]
+    try:
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        exported = torch.export.export(model, (example,), dynamic_shapes=({0: batch},)).module()
+    except Exception as exc:  # export needs a graph without data-dependent Python control flow
+        raise NotApplicable(f"torch.export cannot capture it ({type(exc).__name__}: {str(exc)[:120]})") from exc
+    quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(exported, quantizer)
+    _calibrate(prepared, calib, config.calibration_batch)
+    converted = convert_pt2e(prepared)
+    # Exported graphs refuse .eval(); this one has no dropout/batchnorm left to switch, and the
+    # harness calls .eval() on every artifact.
+    allow_exported_model_train_eval(converted)
+    drop_unused_attributes(converted)
+    payload = dense_payload(converted)
+    start = time.perf_counter()
+    compiled = torch.compile(converted)
+    # Freezing folds the int8 weights into the compiled kernels; compilation is lazy, so the first
+    # call (batch 1, like deployment) happens here, under the flag.
+    with torch.no_grad(), inductor_config.patch(freezing=True), warnings.catch_warnings():
+        # Inductor's own int8 lowering copy-constructs a tensor and warns about it: nothing a
+        # user of this method can act on.
+        warnings.filterwarnings("ignore", message=r"To copy construct from a tensor", module=r"torch\._inductor")
+        compiled(*(t[:1] for t in ctx.example_inputs))
+    return Artifact(
+        module=compiled,
+        payload=payload,
+        encoding="torch.save(state_dict) of the PT2E graph",
+        details={
+            "calibration_examples": len(calib),
+            "quantization_mode": "pt2e+inductor",
+            "compile_seconds": round(time.perf_counter() - start, 1),
+        },
+    )
+
+
+def drop_unused_attributes(gm: torch.fx.GraphModule) -> None:
+    """Delete parameters and buffers the quantized graph no longer reads (the float copies of
+    weights that now live as int8 constants), so the state dict is exactly what the graph needs."""
+    used = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    for name, _ in list(gm.named_parameters()) + list(gm.named_buffers()):
+        if name not in used and not any(u.startswith(name + ".") for u in used):
+            owner, _, attr = name.rpartition(".")
+            delattr(gm.get_submodule(owner) if owner else gm, attr)
 
 
 def _calibrate(model: nn.Module, inputs: torch.Tensor, batch: int) -> None:

@@ -28,6 +28,7 @@ class Row:
     metric_name: str
     metric_unit: str
     size_encoding: str
+    details: dict[str, Any]  # what the method reported (calibration size, control accuracy, ...)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class Row:
             "notes": list(self.notes),
             "metric": self.metric_name,
             "size_encoding": self.size_encoding,
+            "details": self.details,
             "measurements": {k: {"value": q.value, "unit": q.unit} for k, q in sorted(self.quantities.items())},
         }
 
@@ -85,6 +87,7 @@ def build_row(r: CaseResult) -> Row:
         metric_name=m.name,
         metric_unit=m.unit,
         size_encoding=s.encoding,
+        details=dict(r.details),
     )
 
 
