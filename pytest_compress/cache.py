@@ -23,6 +23,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from pytest_compress import atomic
+from pytest_compress.serialize import safetensors_metadata
 
 CACHE_FORMAT = 1
 
@@ -96,8 +97,7 @@ class ModelCache:
         try:
             payload = path.read_bytes()
             tensors = st_load(payload)
-            n = int.from_bytes(payload[:8], "little")
-            meta = json.loads(payload[8 : 8 + n]).get("__metadata__", {})
+            meta = safetensors_metadata(payload)
             if meta.get("key") != key or meta.get("digest") != tensor_digest(tensors):
                 raise ValueError("digest or key mismatch")
         except Exception as exc:  # any damage at all means "rebuild", never "crash"

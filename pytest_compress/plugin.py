@@ -165,6 +165,7 @@ class CompressCheck:
                     confidence=s.policy.confidence,
                     latency_limits=tuple(limits),
                 ),
+                machine=fp,
             )
         except NotApplicable as exc:
             pytest.skip(f"{case['method']} does not apply to {case['model']}: {exc}")

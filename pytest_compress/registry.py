@@ -8,7 +8,7 @@ built-in modules use (``register_model`` / ``register_method``).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -52,20 +52,11 @@ class Registry(Generic[T]):
             )
         self._entries[name] = Entry(name=name, target=target, summary=summary or _first_line(target))
 
-    def remove(self, name: str) -> None:
-        self._entries.pop(name, None)
-
     def names(self) -> list[str]:
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
-
-    def summary(self, name: str) -> str:
-        return self._entry(name).summary
 
     def get(self, name: str) -> T:
         entry = self._entry(name)

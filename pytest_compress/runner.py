@@ -14,7 +14,6 @@ import warnings
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from statistics import mean
 from typing import Any
 
@@ -141,7 +140,9 @@ def run_case(
     method: str,
     method_args: Mapping[str, Any] | None,
     settings: RunSettings,
+    machine: fingerprint.Fingerprint | None = None,
 ) -> CaseResult:
+    """Measure one case. ``machine`` is the fingerprint the caller already computed, if any."""
     ref = store.get(model)
     spec = ref.spec
     m = METHODS.get(method)
@@ -196,7 +197,7 @@ def run_case(
         latency=lat,
         model_source=ref.source,
         artifact_sha256=hashlib.sha256(artifact.payload).hexdigest(),
-        fingerprint=fingerprint.current(torch.__version__, settings.threads, settings.device).to_dict(),
+        fingerprint=(machine or fingerprint.current(torch.__version__, settings.threads, settings.device)).to_dict(),
         details={
             **artifact.details,
             "compress_seconds": round(compress_s, 3),
@@ -289,7 +290,3 @@ def time_pair(
         threads=settings.threads,
         ratios=t.ratios,
     )
-
-
-def default_cache_dir(rootdir: Path) -> Path:
-    return rootdir / ".compress-cache"

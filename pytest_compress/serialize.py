@@ -58,7 +58,7 @@ def encode_sparse(state_dict: dict[str, torch.Tensor]) -> bytes:
 
 def decode_sparse(payload: bytes) -> dict[str, torch.Tensor]:
 
-    meta = json.loads(_metadata(payload).get("pytest-compress", "{}"))
+    meta = json.loads(safetensors_metadata(payload).get("pytest-compress", "{}"))
     if meta.get("format") != SPARSE_FORMAT:
         raise ValueError(f"not a {SPARSE_FORMAT} payload (format={meta.get('format')!r})")
     encoded = meta["encoded"]
@@ -77,7 +77,7 @@ def decode_sparse(payload: bytes) -> dict[str, torch.Tensor]:
     return out
 
 
-def _metadata(payload: bytes) -> dict[str, str]:
+def safetensors_metadata(payload: bytes) -> dict[str, str]:
     # safetensors layout: 8-byte little-endian header length, then a JSON header.
     n = int.from_bytes(payload[:8], "little")
     header = json.loads(payload[8 : 8 + n])

@@ -21,7 +21,3 @@ def fmt_metric_delta(value: float, unit: str) -> str:
 
 def fmt_ratio(x: float) -> str:
     return f"{x:.2f}x"
-
-
-def fmt_ms(x: float) -> str:
-    return f"{x:.3f} ms" if x < 10 else f"{x:.1f} ms"

@@ -12,7 +12,7 @@ from pytest_compress.methods.lowrank import factorize
 from pytest_compress.methods.pruning import UnstructuredConfig, global_magnitude_masks, prune_unstructured
 from pytest_compress.methods.quantization import Int8DynamicConfig, int8_dynamic
 from pytest_compress.methods.structured import StructuredConfig, prune_structured
-from pytest_compress.serialize import encode_sparse, pack_codes, unpack_codes
+from pytest_compress.serialize import pack_codes, unpack_codes
 from pytest_compress.spec import MethodContext
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -122,4 +122,3 @@ def test_code_packing_is_lossless(bits, data) -> None:
     packed = pack_codes(t, bits)
     assert packed.numel() == (len(codes) * bits + 7) // 8
     assert torch.equal(unpack_codes(packed, bits, len(codes)), t)
-    assert encode_sparse({}) is not None
