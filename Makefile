@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: report test lint readme-results readme-bench readme-gates clean-cache
+.PHONY: report test lint readme-results readme-bench readme-lm readme-gates clean-cache
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ readme-results: $(STAMP)
 readme-bench: $(STAMP)
 	$(BIN)/python bench/vision_speed.py --out reports/vision_speed.md
 	$(BIN)/python tools/update_readme.py vision-bench reports/vision_speed.md README.md
+
+# Runs the language-model quantization / LoRA benchmark (a few minutes once the LM is cached).
+readme-lm: $(STAMP)
+	$(BIN)/python bench/lm_quant.py --out reports/lm_quant.md
+	$(BIN)/python tools/update_readme.py lm-bench reports/lm_quant.md README.md
 
 # Runs the gate-quality benchmark (about 15 minutes) and puts its table in the README.
 readme-gates: $(STAMP)

@@ -48,7 +48,7 @@ class QualityBaseline:
         )
 
     def to_json(self, r: CaseResult) -> dict[str, Any]:
-        return {
+        doc = {
             "model": r.model,
             "method": r.method,
             "method_config": r.method_config,
@@ -66,6 +66,23 @@ class QualityBaseline:
                 "examples": r.metric.examples,
             },
         }
+        # Recorded for the reader of a diff (what was measured, and the secondary metrics); only
+        # the primary metric and size are compared on later runs.
+        if r.metric.definition:
+            doc["metric"]["definition"] = r.metric.definition
+        if r.metric.aggregate != "mean":
+            doc["metric"]["aggregate"] = r.metric.aggregate
+        if r.extra_metrics:
+            doc["extra_metrics"] = {
+                m.name: {
+                    "unit": m.unit,
+                    "reference": round(m.reference, DIGITS),
+                    "compressed": round(m.compressed, DIGITS),
+                    **({"definition": m.definition} if m.definition else {}),
+                }
+                for m in r.extra_metrics
+            }
+        return doc
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> QualityBaseline:
@@ -181,6 +198,12 @@ class BaselineStore:
                 "compressed_ms": round(result.latency.compressed_ms, 4),
                 "pairs": result.latency.pairs,
             }
+            for extra in result.extra_latency:  # informational: the forward's ratio is what gates
+                cases[nodeid][extra.workload] = {
+                    "speedup": round(extra.speedup, 4),
+                    "reference_ms": round(extra.reference_ms, 4),
+                    "compressed_ms": round(extra.compressed_ms, 4),
+                }
 
     def flush(self) -> list[Path]:
         """Merge staged entries into the files on disk; other entries are kept as they were."""

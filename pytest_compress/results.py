@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,19 @@ class MetricResult:
     # Paired interval of ``drop`` (bootstrap over examples) and, for 0/1 outcomes, McNemar's p.
     drop_ci: tuple[float, float] = (0.0, 0.0)
     mcnemar_p: float | None = None
+    aggregate: str = "mean"  # Metric.aggregate: how per-example outcomes become the metric
+    definition: str = ""  # Metric.definition
 
     @property
     def drop(self) -> float:
         """How much worse the compressed model is, in the metric's unit (>0 is worse)."""
         diff = self.reference - self.compressed
         return diff if self.higher_is_better else -diff
+
+    @property
+    def relative_drop(self) -> float:
+        """``drop`` as a fraction of the reference (perplexity 10 -> 10.5 is 0.05)."""
+        return self.drop / abs(self.reference) if self.reference else float("inf")
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,11 @@ class LatencyResult:
     calls_per_sample: int
     threads: int
     ratios: tuple[float, ...] = field(default=(), repr=False)
+    workload: str = "forward"  # what one timed call does ("forward", "prefill", "decode-32", ...)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LatencyResult:
+        return cls(**{**data, "ratios": tuple(data["ratios"]), "speedup_ci": tuple(data["speedup_ci"])})
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,10 @@ class CaseResult:
     artifact_sha256: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     verdict: Verdict = field(default_factory=lambda: Verdict("pass"))
+    # Secondary metrics (ModelSpec.extra_metrics) and latency workloads (ModelSpec.workloads):
+    # measured and reported, not gated.
+    extra_metrics: tuple[MetricResult, ...] = ()
+    extra_latency: tuple[LatencyResult, ...] = ()
 
     def with_verdict(self, verdict: Verdict) -> CaseResult:
         return CaseResult(**{**self.__dict__, "verdict": verdict})
@@ -101,14 +117,7 @@ class CaseResult:
     def from_dict(cls, data: dict[str, Any]) -> CaseResult:
         if data.get("schema") != SCHEMA_VERSION:
             raise ValueError(f"result schema {data.get('schema')!r} is not {SCHEMA_VERSION}")
-        metric = dict(data["metric"])
-        for key in ("reference_outcomes", "compressed_outcomes", "drop_ci"):
-            metric[key] = tuple(metric[key])
         latency = data.get("latency")
-        if latency is not None:
-            latency = LatencyResult(
-                **{**latency, "ratios": tuple(latency["ratios"]), "speedup_ci": tuple(latency["speedup_ci"])}
-            )
         verdict = data["verdict"]
         return cls(
             test_id=data["test_id"],
@@ -117,8 +126,8 @@ class CaseResult:
             method_config=data["method_config"],
             method_label=data["method_label"],
             size=SizeResult(**data["size"]),
-            metric=MetricResult(**metric),
-            latency=latency,
+            metric=_metric(data["metric"]),
+            latency=LatencyResult.from_dict(latency) if latency is not None else None,
             model_source=data["model_source"],
             fingerprint=data.get("fingerprint", {}),
             artifact_sha256=data.get("artifact_sha256", ""),
@@ -130,4 +139,12 @@ class CaseResult:
                 notes=tuple(verdict["notes"]),
                 stale=verdict["stale"],
             ),
+            extra_metrics=tuple(_metric(m) for m in data.get("extra_metrics", ())),
+            extra_latency=tuple(LatencyResult.from_dict(t) for t in data.get("extra_latency", ())),
         )
+
+
+def _metric(data: dict[str, Any]) -> MetricResult:
+    return MetricResult(
+        **{**data, **{k: tuple(data[k]) for k in ("reference_outcomes", "compressed_outcomes", "drop_ci")}}
+    )

@@ -7,14 +7,14 @@ so the plugin imports it inside the fixture, never at load time.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import time
 import warnings
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from statistics import mean
 from typing import Any
 
 import torch
@@ -40,7 +40,9 @@ class Reference:
     module: nn.Module
     timing_module: nn.Module  # an untouched copy: see run_case on why timing needs one
     source: str  # "cache" | "trained" | "built"
-    outcomes: tuple[float, ...]
+    outcomes: dict[str, tuple[float, ...]]  # per metric name
+    # Eval outputs, batch by batch, kept only when a metric scores against the reference.
+    outputs: list[torch.Tensor] | None
     payload_bytes: int
     params: tuple[int, int]
     train_seconds: float = 0.0
@@ -113,7 +115,15 @@ class ModelStore:
                 source = "trained"
         module.eval().to(self.device)
         timing_module = copy.deepcopy(module)
-        outcomes = per_example(module, spec.metric, *spec.eval_data, spec.eval_batch_size, self.device)
+        metrics = all_metrics(spec)
+        outcomes, outputs = per_example(
+            module,
+            metrics,
+            *spec.eval_data,
+            spec.eval_batch_size,
+            self.device,
+            keep_outputs=any(m.against == "reference" for m in metrics),
+        )
         return Reference(
             name=name,
             spec=spec,
@@ -121,11 +131,16 @@ class ModelStore:
             timing_module=timing_module,
             source=source,
             outcomes=outcomes,
+            outputs=outputs,
             key=key,
             payload_bytes=len(dense_payload(module)),
             params=count_parameters(module),
             train_seconds=seconds,
         )
+
+
+def all_metrics(spec: ModelSpec) -> tuple[Metric, ...]:
+    return (spec.metric, *spec.extra_metrics)
 
 
 def _is_cpu_only(module: nn.Module) -> bool:
@@ -155,8 +170,9 @@ def run_case(
         train_data=spec.train_data,
         seed=settings.seed,
         student=spec.student,
-        evaluate=lambda module: mean(per_example(module, spec.metric, *spec.eval_data, spec.eval_batch_size)),
+        evaluate=functools.partial(_evaluate_primary, spec, ref),
         train_cache=functools.partial(store.cache.trained, ref.key) if ref.key else None,
+        keep_float=spec.keep_float,
     )
     torch.manual_seed(settings.seed)
     work = copy.deepcopy(ref.module).cpu()
@@ -174,9 +190,19 @@ def run_case(
     # measured here, a ResNet-18 int8 model first run on a batch of 256 then ran batch-1 inference
     # at 4.2 ms instead of 1.9 ms. Deployment runs batch-1 from the start, so timing does too.
     lat = time_pair(ref.timing_module, compressed, spec.example_inputs, settings, settings.device, device)
-    outcomes = per_example(compressed, spec.metric, *spec.eval_data, spec.eval_batch_size, device)
+    lat = dataclasses.replace(lat, workload=spec.forward_name)
+    extra_latency = tuple(
+        time_workload(name, make(ref.timing_module), make(compressed), settings)
+        for name, make in spec.workloads.items()
+    )
+    metrics = all_metrics(spec)
+    outcomes, _ = per_example(
+        compressed, metrics, *spec.eval_data, spec.eval_batch_size, device, reference_outputs=ref.outputs
+    )
     params = count_parameters(compressed)
-    metric = paired_metric(spec.metric, ref.outcomes, outcomes, settings.confidence, seed=zlib.crc32(test_id.encode()))
+    seed = zlib.crc32(test_id.encode())
+    results = [paired_metric(m, ref.outcomes[m.name], outcomes[m.name], settings.confidence, seed) for m in metrics]
+    metric = results[0]
     size = SizeResult(
         reference_bytes=ref.payload_bytes,
         compressed_bytes=len(artifact.payload),
@@ -195,6 +221,8 @@ def run_case(
         size=size,
         metric=metric,
         latency=lat,
+        extra_metrics=tuple(results[1:]),
+        extra_latency=extra_latency,
         model_source=ref.source,
         artifact_sha256=hashlib.sha256(artifact.payload).hexdigest(),
         fingerprint=(machine or fingerprint.current(torch.__version__, settings.threads, settings.device)).to_dict(),
@@ -204,6 +232,14 @@ def run_case(
             "train_seconds": round(ref.train_seconds, 1),
         },
     )
+
+
+def _evaluate_primary(spec: ModelSpec, ref: Reference, module: nn.Module) -> float:
+    """The primary metric of ``module`` on the model's held-out data (for methods comparing candidates)."""
+    outcomes, _ = per_example(
+        module, (spec.metric,), *spec.eval_data, spec.eval_batch_size, reference_outputs=ref.outputs
+    )
+    return spec.metric.value(outcomes[spec.metric.name])
 
 
 def clear_of(limits: tuple[float, ...]):  # noqa: ANN201
@@ -222,7 +258,7 @@ def paired_metric(
     metric: Metric, ref: tuple[float, ...], cmp: tuple[float, ...], confidence: float, seed: int
 ) -> MetricResult:
     """Both models' metric on the same examples, with a paired interval for the drop."""
-    lo, hi = paired_bootstrap_ci(ref, cmp, confidence=confidence, seed=seed)
+    lo, hi = paired_bootstrap_ci(ref, cmp, confidence=confidence, seed=seed, aggregate=metric.aggregate)
     if not metric.higher_is_better:  # drop = compressed - reference
         lo, hi = -hi, -lo
     binary = all(v in (0.0, 1.0) for v in ref + cmp)
@@ -230,13 +266,15 @@ def paired_metric(
         name=metric.name,
         unit=metric.unit,
         higher_is_better=metric.higher_is_better,
-        reference=sum(ref) / len(ref),
-        compressed=sum(cmp) / len(cmp),
+        reference=metric.value(ref),
+        compressed=metric.value(cmp),
         examples=len(cmp),
         reference_outcomes=ref,
         compressed_outcomes=cmp,
         drop_ci=(lo, hi),
         mcnemar_p=mcnemar_exact_p(*discordant(ref, cmp)) if binary else None,
+        aggregate=metric.aggregate,
+        definition=metric.definition,
     )
 
 
@@ -248,6 +286,7 @@ def time_pair(
     ref_device: str,
     cmp_device: str,
 ) -> LatencyResult:
+    """One forward over ``inputs``, reference vs compressed."""
     ref_in = tuple(t.to(ref_device) for t in inputs)
     cmp_in = tuple(t.to(cmp_device) for t in inputs)
     sync = torch.cuda.synchronize if "cuda" in (ref_device + cmp_device) else (lambda: None)
@@ -260,6 +299,13 @@ def time_pair(
         compressed(*cmp_in)
         sync()
 
+    return time_workload("forward", run_ref, run_cmp, settings)
+
+
+def time_workload(
+    name: str, run_ref: Callable[[], object], run_cmp: Callable[[], object], settings: RunSettings
+) -> LatencyResult:
+    """Interleaved timing of two zero-argument calls, under the run's thread count."""
     previous = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
@@ -289,4 +335,5 @@ def time_pair(
         calls_per_sample=t.calls_per_sample,
         threads=settings.threads,
         ratios=t.ratios,
+        workload=name,
     )

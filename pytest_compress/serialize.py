@@ -77,11 +77,15 @@ def decode_sparse(payload: bytes) -> dict[str, torch.Tensor]:
     return out
 
 
-def safetensors_metadata(payload: bytes) -> dict[str, str]:
+def safetensors_header(payload: bytes) -> dict:
+    """The JSON header of a safetensors file: per tensor dtype, shape and byte offsets."""
     # safetensors layout: 8-byte little-endian header length, then a JSON header.
     n = int.from_bytes(payload[:8], "little")
-    header = json.loads(payload[8 : 8 + n])
-    return header.get("__metadata__", {})
+    return json.loads(payload[8 : 8 + n])
+
+
+def safetensors_metadata(payload: bytes) -> dict[str, str]:
+    return safetensors_header(payload).get("__metadata__", {})
 
 
 def pack_codes(codes: torch.Tensor, bits: int) -> torch.Tensor:

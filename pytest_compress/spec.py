@@ -6,7 +6,8 @@ This module must stay importable without torch; tensors appear only in annotatio
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
@@ -19,17 +20,43 @@ if TYPE_CHECKING:
     Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+AGGREGATES = ("mean", "exp-mean")
+AGAINST = ("targets", "reference")
+
+
 @dataclass(frozen=True)
 class Metric:
     """A task metric computed per example, so paired statistics stay possible.
 
-    ``score(outputs, targets)`` returns one number per example; the metric is their mean.
+    ``score(outputs, targets)`` returns one number per example. ``aggregate`` turns their mean
+    into the metric: ``"mean"`` (accuracy) or ``"exp-mean"`` (perplexity = exp of the mean
+    per-example negative log-likelihood; exact corpus perplexity when every example scores the
+    same number of tokens). ``against="reference"`` scores the outputs against the *uncompressed
+    model's* outputs on the same inputs instead of the targets (fidelity metrics: KL divergence,
+    top-1 agreement, embedding similarity); the reference then scores itself. ``definition``
+    pins what is measured in words; it is recorded with the baseline.
     """
 
     name: str
     unit: str
     higher_is_better: bool
     score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    aggregate: str = "mean"
+    against: str = "targets"
+    definition: str = ""
+
+    def __post_init__(self) -> None:
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"Metric {self.name!r}: aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
+        if self.against not in AGAINST:
+            raise ValueError(f"Metric {self.name!r}: against must be one of {AGAINST}, got {self.against!r}")
+
+    def value(self, outcomes: Sequence[float]) -> float:
+        """The metric of a set of per-example outcomes."""
+        if not outcomes:
+            raise ValueError(f"metric {self.name!r}: no outcomes")
+        m = sum(outcomes) / len(outcomes)
+        return math.exp(m) if self.aggregate == "exp-mean" else m
 
 
 def _top1(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -59,6 +86,17 @@ class ModelSpec:
     eval_batch_size: int = 256
     # A smaller architecture for knowledge distillation; methods that need one skip without it.
     student: Callable[[], nn.Module] | None = None
+    # Secondary metrics, measured and reported with the primary ``metric`` (not gated).
+    extra_metrics: tuple[Metric, ...] = ()
+    # More latency workloads besides one forward over ``example_inputs``: name -> a function that
+    # takes the (reference or compressed) module and returns the zero-argument call to time.
+    # Each is timed reference-vs-compressed, interleaved, like the forward.
+    workloads: Mapping[str, Callable[[nn.Module], Callable[[], object]]] = field(default_factory=dict)
+    # Qualified names of modules that compression methods leave in floating point (a language
+    # model's output head, by the usual convention); methods that honour it say so.
+    keep_float: tuple[str, ...] = ()
+    # A name for the forward over ``example_inputs`` in reports (a language model's "prefill").
+    forward_name: str = "forward"
 
     def __post_init__(self) -> None:
         if (self.train is None) != (self.train_data is None):
@@ -67,6 +105,9 @@ class ModelSpec:
             raise ValueError("ModelSpec.example_inputs must be a non-empty tuple of tensors")
         if self.eval_batch_size < 1:
             raise ValueError("ModelSpec.eval_batch_size must be >= 1")
+        names = [self.metric.name] + [m.name for m in self.extra_metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"ModelSpec: metric names must be unique, got {names}")
 
 
 @dataclass(frozen=True)
@@ -113,6 +154,8 @@ class MethodContext:
     evaluate: Callable[[Any], float] | None = None
     # Caches weights a method trains (fine-tunes, students); None runs training every time.
     train_cache: Callable[..., str] | None = None
+    # Module names to leave in floating point (ModelSpec.keep_float).
+    keep_float: tuple[str, ...] = ()
 
     def trained(self, label: str, module: Any, train: Callable[[Any], None], key: Mapping[str, Any]) -> str:
         """Train ``module`` in place with ``train``, or load the weights an identical earlier run

@@ -65,12 +65,15 @@ def paired_bootstrap_ci(
     confidence: float = 0.95,
     resamples: int = 4000,
     seed: int = 0,
+    aggregate: str = "mean",
 ) -> tuple[float, float]:
-    """Percentile interval of mean(reference - compressed) under resampling of *examples*.
+    """Percentile interval of metric(reference) - metric(compressed) under resampling of *examples*.
 
-    Pairs stay together, so the interval reflects how much the two models disagree on the same
-    examples — not the (much larger) spread of each accuracy on its own. Seeded: the same
-    outcomes always give the same interval.
+    The metric of a resample is the mean of its outcomes (``aggregate="mean"``) or the exp of
+    that mean (``"exp-mean"``: perplexity from per-example log-likelihoods). Pairs stay together,
+    so the interval reflects how much the two models disagree on the same examples — not the
+    (much larger) spread of each metric on its own. Seeded: the same outcomes always give the
+    same interval.
     """
     import numpy as np  # numpy is a dependency, but keep plugin load light
 
@@ -78,12 +81,19 @@ def paired_bootstrap_ci(
         raise ValueError("paired_bootstrap_ci needs two equally long, non-empty sequences")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    d = np.asarray(reference, dtype=np.float64) - np.asarray(compressed, dtype=np.float64)
+    if aggregate not in ("mean", "exp-mean"):
+        raise ValueError(f"aggregate must be 'mean' or 'exp-mean', got {aggregate!r}")
+    r = np.asarray(reference, dtype=np.float64)
+    c = np.asarray(compressed, dtype=np.float64)
+    d = r - c
     if not d.any():
         return 0.0, 0.0
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(d), size=(resamples, len(d)))
-    means = d[idx].mean(axis=1)
+    if aggregate == "mean":
+        means = d[idx].mean(axis=1)
+    else:
+        means = np.exp(r[idx].mean(axis=1)) - np.exp(c[idx].mean(axis=1))
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(means, [alpha, 1 - alpha])
     return float(lo), float(hi)

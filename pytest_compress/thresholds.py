@@ -21,6 +21,8 @@ class Thresholds:
     (accuracy is a fraction: ``max_accuracy_drop=0.02`` allows 2 percentage points)."""
 
     max_accuracy_drop: float | None = None
+    # The drop as a fraction of the reference metric: perplexity +5% is max_relative_drop=0.05.
+    max_relative_drop: float | None = None
     min_accuracy: float | None = None
     min_size_reduction: float | None = None
     max_size_bytes: int | None = None
@@ -108,6 +110,18 @@ def threshold_gates(r: CaseResult, t: Thresholds, policy: Policy = Policy()) -> 
                 f"{fmt_metric_delta(t.max_accuracy_drop, unit)} "
                 f"({fmt_metric(m.reference, unit)} -> {fmt_metric(m.compressed, unit)}, {m.examples} examples, "
                 f"paired {conf})",
+            )
+        )
+    if t.max_relative_drop is not None:
+        scale = abs(m.reference) or 1.0
+        rel_ci = (m.drop_ci[0] / scale, m.drop_ci[1] / scale)
+        gates.append(
+            Gate(
+                "relative-drop",
+                not policy.worse_than(rel_ci, t.max_relative_drop, higher_is_better=False),
+                f"{m.name} {fmt_metric(m.reference, unit)} -> {fmt_metric(m.compressed, unit)} is "
+                f"{m.relative_drop:+.2%} worse [{rel_ci[0]:+.2%}, {rel_ci[1]:+.2%}] > max_relative_drop "
+                f"{t.max_relative_drop:.2%} ({m.examples} examples, paired {conf})",
             )
         )
     if t.min_accuracy is not None:

@@ -1,6 +1,8 @@
-"""The task metric, kept per example so reference and compressed can be compared pairwise."""
+"""Task and fidelity metrics, kept per example so reference and compressed can be compared pairwise."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -10,21 +12,39 @@ from pytest_compress.spec import Metric
 
 def per_example(
     model: nn.Module,
-    metric: Metric,
+    metrics: Sequence[Metric],
     inputs: torch.Tensor,
     targets: torch.Tensor,
     batch_size: int,
     device: str = "cpu",
-) -> tuple[float, ...]:
+    *,
+    reference_outputs: Sequence[torch.Tensor] | None = None,
+    keep_outputs: bool = False,
+) -> tuple[dict[str, tuple[float, ...]], list[torch.Tensor] | None]:
+    """Every metric's per-example scores of ``model`` on ``(inputs, targets)``, in batches.
+
+    Metrics with ``against="reference"`` score the outputs against ``reference_outputs`` (the
+    uncompressed model's outputs, batch by batch, as returned with ``keep_outputs=True``); without
+    them the model is the reference and scores itself. Returns the scores and, if asked, the
+    outputs (on the CPU).
+    """
     model.eval()
-    scores: list[torch.Tensor] = []
+    scores: dict[str, list[torch.Tensor]] = {m.name: [] for m in metrics}
+    kept: list[torch.Tensor] = []
     with torch.inference_mode():
-        for start in range(0, len(inputs), batch_size):
+        for i, start in enumerate(range(0, len(inputs), batch_size)):
             x = inputs[start : start + batch_size].to(device)
             y = targets[start : start + batch_size].to(device)
             out = model(x)
-            scores.append(metric.score(out, y).detach().float().cpu())
-    flat = torch.cat(scores)
-    if flat.numel() != len(inputs):
-        raise ValueError(f"metric {metric.name!r} returned {flat.numel()} scores for {len(inputs)} examples")
-    return tuple(float(v) for v in flat.tolist())
+            ref = reference_outputs[i].to(device) if reference_outputs is not None else out
+            for m in metrics:
+                scores[m.name].append(m.score(out, ref if m.against == "reference" else y).detach().float().cpu())
+            if keep_outputs:
+                kept.append(out.detach().cpu())
+    result = {}
+    for m in metrics:
+        flat = torch.cat(scores[m.name])
+        if flat.numel() != len(inputs):
+            raise ValueError(f"metric {m.name!r} returned {flat.numel()} scores for {len(inputs)} examples")
+        result[m.name] = tuple(float(v) for v in flat.tolist())
+    return result, (kept if keep_outputs else None)

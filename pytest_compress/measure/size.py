@@ -34,7 +34,9 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     total = nonzero = 0
     with torch.no_grad():
         for w in weights:
-            values = w.dequantize() if w.is_quantized else w
+            # torch.ao quantized tensors and torchao tensor subclasses both know their float values.
+            subclass = type(w) not in (torch.Tensor, nn.Parameter) and hasattr(w, "dequantize")
+            values = w.dequantize() if w.is_quantized or subclass else w
             total += values.numel()
             nonzero += int(torch.count_nonzero(values))
     return total, nonzero

@@ -26,7 +26,21 @@ BUILTIN = {
         "pytest_compress.methods.structured",
         "channels physically removed (Torch-Pruning dependency graph), optional fine-tune",
     ),
+    "prune-semistructured": (
+        "pytest_compress.methods.pruning",
+        "N:M (2:4) sparsity by magnitude or Wanda, made permanent, sparse-encoded",
+    ),
+    "int8-weight-only": ("pytest_compress.methods.weight_only", "int8 Linear weights per channel (torchao)"),
+    "int4-weight-only": (
+        "pytest_compress.methods.weight_only",
+        "int4 Linear weights per group (torchao), shipped two per byte",
+    ),
+    "quantize-lora": (
+        "pytest_compress.methods.qlora",
+        "weight-only int4/int8 base + LoRA adapters (peft) trained to recover quality",
+    ),
     "fp16": ("pytest_compress.methods.precision", "weights stored as float16"),
+    "bf16": ("pytest_compress.methods.precision", "weights stored as bfloat16"),
     "lowrank": ("pytest_compress.methods.lowrank", "truncated-SVD factorisation of Linear layers"),
     "cluster": ("pytest_compress.methods.clustering", "k-means weight sharing: codebook + packed indices"),
     "distill": ("pytest_compress.methods.distillation", "knowledge distillation into the model's student"),

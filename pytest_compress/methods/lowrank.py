@@ -4,7 +4,8 @@
 ``Linear(r, out)`` with weight ``U_r sqrt(S_r)`` and the original bias. A layer is only replaced
 when the factorised form has fewer parameters (``r * (in + out) < in * out``); the rank comes
 from ``rank_fraction`` of ``min(in, out)`` or, if given, the smallest rank keeping ``energy`` of
-the squared singular values. Conv layers are left alone (their im2col factorisation rarely pays
+the squared singular values. Layers the model keeps in float (``ModelSpec.keep_float``) are left
+alone, as are conv layers (their im2col factorisation rarely pays
 on small kernels); the report's parameter counts show exactly what changed.
 """
 
@@ -59,9 +60,9 @@ def choose_rank(weight: torch.Tensor, config: LowRankConfig) -> int:
 def lowrank(model: nn.Module, config: LowRankConfig, ctx: MethodContext) -> nn.Module:
     """Truncated-SVD factorisation of Linear layers where it saves parameters."""
     replaced = 0
-    for parent in list(model.modules()):
+    for prefix, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
-            if type(child) is nn.Linear:
+            if type(child) is nn.Linear and f"{prefix}.{name}".lstrip(".") not in ctx.keep_float:
                 out_f, in_f = child.weight.shape
                 rank = choose_rank(child.weight, config)
                 if rank * (in_f + out_f) < in_f * out_f:

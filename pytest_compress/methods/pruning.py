@@ -1,4 +1,17 @@
-"""Pruning family: global unstructured magnitude pruning, made permanent.
+"""Pruning family: unstructured (global magnitude, or Wanda) and N:M semi-structured, made permanent.
+
+Criteria:
+
+- ``magnitude`` (unstructured): one global threshold on |W| over all chosen layers.
+- ``wanda`` (Sun et al., 2023, "A Simple and Effective Pruning Approach for Large Language
+  Models"): score ``|W_ij| * ||X_j||_2``, where ``||X_j||`` is the L2 norm of input feature j over
+  every token of a calibration set (collected with forward hooks), compared *within each output
+  row* as the paper does. Written here: no installed library implements it for plain modules.
+- N:M (``prune-semistructured``, 2:4 by default): in every group of M consecutive input weights
+  of a row keep the N with the highest score (magnitude or Wanda). torch's 2:4 sparse kernels
+  (``to_sparse_semi_structured``) are CUDA-only, so on this CPU the zeros are written into the
+  dense weights and shipped with the sparse-bitmap encoding — for 2:4 its 1 bit per weight costs
+  exactly what 2-bit in-group indices per kept weight would.
 
 The global threshold is found with ``torch.kthvalue`` and the zeros are written into the
 weights directly, so no mask or hook survives. (``torch.nn.utils.prune.global_unstructured``
@@ -16,7 +29,7 @@ import torch
 from torch import nn
 
 from pytest_compress.serialize import SPARSE_FORMAT, encode_sparse
-from pytest_compress.spec import Artifact, MethodConfig, MethodContext, register_method
+from pytest_compress.spec import Artifact, MethodConfig, MethodContext, NotApplicable, register_method
 
 _PRUNABLE = {"Linear": nn.Linear, "Conv2d": nn.Conv2d, "Conv1d": nn.Conv1d, "MultiheadAttention": nn.MultiheadAttention}
 
@@ -26,26 +39,35 @@ class UnstructuredConfig(MethodConfig):
     label_fields = ("sparsity",)
     sparsity: float = 0.5
     layers: tuple[str, ...] = ("Conv1d", "Conv2d", "Linear", "MultiheadAttention")
+    criterion: str = "magnitude"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
         if not 0.0 <= self.sparsity < 1.0:
             raise ValueError(f"prune-unstructured: sparsity must be in [0, 1), got {self.sparsity}")
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"prune-unstructured: criterion must be one of {CRITERIA}, got {self.criterion!r}")
         bad = [x for x in self.layers if x not in _PRUNABLE]
         if bad or not self.layers:
             raise ValueError(f"prune-unstructured: layers must be a non-empty subset of {sorted(_PRUNABLE)}")
 
 
-def prunable_weights(model: nn.Module, layers: tuple[str, ...]) -> list[tuple[nn.Module, str]]:
-    """(module, parameter name) of every weight matrix of the chosen layer types.
+CRITERIA = ("magnitude", "wanda")
+
+
+def prunable_weights(
+    model: nn.Module, layers: tuple[str, ...], keep_float: tuple[str, ...] = ()
+) -> list[tuple[nn.Module, str]]:
+    """(module, parameter name) of every weight matrix of the chosen layer types, except modules
+    named in ``keep_float``.
 
     nn.MultiheadAttention keeps its fused q/k/v projection as a bare ``in_proj_weight``
     parameter, not an nn.Linear — without it a transformer's attention would never be pruned.
     """
     kinds = tuple(_PRUNABLE[x] for x in layers)
     found = []
-    for m in model.modules():
-        if not isinstance(m, kinds):
+    for name, m in model.named_modules():
+        if not isinstance(m, kinds) or name in keep_float:
             continue
         if isinstance(m, nn.MultiheadAttention):
             if m.in_proj_weight is not None:
@@ -58,11 +80,19 @@ def prunable_weights(model: nn.Module, layers: tuple[str, ...]) -> list[tuple[nn
 @register_method("prune-unstructured", config=UnstructuredConfig)
 def prune_unstructured(model: nn.Module, config: UnstructuredConfig, ctx: MethodContext) -> Artifact:
     """Global magnitude pruning to an exact sparsity over the chosen layer types' weights."""
-    targets = prunable_weights(model, config.layers)
+    targets = prunable_weights(model, config.layers, ctx.keep_float)
     if not targets:
         raise ValueError(f"prune-unstructured: the model has no {', '.join(config.layers)} layers")
     weights = [getattr(m, n) for m, n in targets]
-    masks = global_magnitude_masks(weights, config.sparsity)
+    if config.criterion == "magnitude":
+        masks = global_magnitude_masks(weights, config.sparsity)
+    else:
+        scores = wanda_scores(model, targets, ctx)
+        masks = [row_masks(s, config.sparsity) for s in scores]
+    return _made_permanent(model, weights, masks, config.criterion)
+
+
+def _made_permanent(model: nn.Module, weights: list[torch.Tensor], masks: list[torch.Tensor], criterion: str):  # noqa: ANN202
     with torch.no_grad():
         for w, keep in zip(weights, masks, strict=True):
             w.mul_(keep)
@@ -72,8 +102,90 @@ def prune_unstructured(model: nn.Module, config: UnstructuredConfig, ctx: Method
         module=model,
         payload=encode_sparse(model.state_dict()),
         encoding=SPARSE_FORMAT,
-        details={"weight_sparsity": round(pruned / total, 6)},
+        details={"weight_sparsity": round(pruned / total, 6), "criterion": criterion},
     )
+
+
+def wanda_scores(model: nn.Module, targets: list[tuple[nn.Module, str]], ctx: MethodContext) -> list[torch.Tensor]:
+    """|W| * ||X_j||_2 per weight, with input-feature norms from the calibration inputs."""
+    if ctx.calib_data is None:
+        raise ValueError("the wanda criterion needs calibration inputs: give the ModelSpec calib_data or train_data")
+    linears = [m for m, _ in targets]
+    if not all(isinstance(m, nn.Linear) for m in linears):
+        raise NotApplicable("the wanda criterion is defined for Linear layers only")
+    sq = {id(m): torch.zeros(m.in_features, dtype=torch.float64) for m in linears}
+
+    def hook(module: nn.Module, args: tuple) -> None:
+        x = args[0].detach().reshape(-1, module.in_features).double()
+        sq[id(module)] += (x * x).sum(dim=0)
+
+    handles = [m.register_forward_pre_hook(hook) for m in linears]
+    try:
+        with torch.no_grad():
+            model.eval()
+            for start in range(0, len(ctx.calib_data), 16):
+                model(ctx.calib_data[start : start + 16])
+    finally:
+        for h in handles:
+            h.remove()
+    return [m.weight.detach().abs() * sq[id(m)].sqrt().float()[None, :] for m in linears]
+
+
+def row_masks(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Keep-mask dropping exactly ``round(sparsity * columns)`` lowest-scoring weights of every row."""
+    k = round(sparsity * scores.shape[1])
+    keep = torch.ones_like(scores, dtype=torch.bool)
+    if k > 0:
+        drop = torch.topk(scores, k, dim=1, largest=False).indices
+        keep.scatter_(1, drop, False)
+    return keep
+
+
+def nm_mask(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """Keep-mask with exactly ``n`` kept weights in every group of ``m`` consecutive input weights
+    of each row (the highest-scoring ones). The input dimension must be divisible by ``m``."""
+    rows, cols = scores.shape
+    if cols % m:
+        raise ValueError(f"{n}:{m} sparsity needs the input dimension ({cols}) divisible by {m}")
+    groups = scores.reshape(rows, cols // m, m)
+    kept = torch.topk(groups, n, dim=2).indices
+    keep = torch.zeros_like(groups, dtype=torch.bool).scatter_(2, kept, True)
+    return keep.reshape(rows, cols)
+
+
+@dataclass(frozen=True)
+class SemiStructuredConfig(MethodConfig):
+    label_fields = ("n", "m", "criterion")
+    n: int = 2
+    m: int = 4
+    criterion: str = "magnitude"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.n < self.m:
+            raise ValueError(f"prune-semistructured: need 0 < n < m, got n={self.n}, m={self.m}")
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"prune-semistructured: criterion must be one of {CRITERIA}, got {self.criterion!r}")
+
+
+@register_method("prune-semistructured", config=SemiStructuredConfig)
+def prune_semistructured(model: nn.Module, config: SemiStructuredConfig, ctx: MethodContext) -> Artifact:
+    """N:M sparsity (2:4 by default) in every Linear layer whose input dimension allows it."""
+    targets = [
+        (mod, "weight")
+        for mod, _ in prunable_weights(model, ("Linear",), ctx.keep_float)
+        if mod.in_features % config.m == 0
+    ]
+    if not targets:
+        raise NotApplicable(f"no Linear layer with an input dimension divisible by {config.m}")
+    weights = [mod.weight for mod, _ in targets]
+    if config.criterion == "magnitude":
+        scores = [w.detach().abs() for w in weights]
+    else:
+        scores = wanda_scores(model, targets, ctx)
+    masks = [nm_mask(s, config.n, config.m) for s in scores]
+    artifact = _made_permanent(model, weights, masks, config.criterion)
+    artifact.details["pattern"] = f"{config.n}:{config.m}"
+    return artifact
 
 
 def global_magnitude_masks(weights: list[torch.Tensor], sparsity: float) -> list[torch.Tensor]:

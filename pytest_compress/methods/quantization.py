@@ -54,10 +54,15 @@ class Int8DynamicConfig(MethodConfig):
 @register_method("int8-dynamic", config=Int8DynamicConfig)
 def int8_dynamic(model: nn.Module, config: Int8DynamicConfig, ctx: MethodContext) -> nn.Module:
     """Dynamic-range int8: int8 weights; activations quantized per batch at run time."""
-    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
+    kinds = tuple(_LAYER_TYPES[x] for x in config.layers)
+    spec: set | dict = set(kinds)
+    if ctx.keep_float:  # by name, so the layers the model keeps in float (an LM's head) stay float
+        spec = {n: default_dynamic_qconfig for n, m in model.named_modules() if isinstance(m, kinds)}
+        spec = {n: q for n, q in spec.items() if n not in ctx.keep_float}
     with quiet_torch_ao():
-        return quantize_dynamic(model.eval(), {_LAYER_TYPES[x] for x in config.layers}, dtype=torch.qint8)
+        return quantize_dynamic(model.eval(), spec, dtype=torch.qint8)
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,15 @@ from collections.abc import Iterable, Iterator
 
 from tabulate import tabulate
 
-from pytest_compress.report.rows import HEADERS, Row, cells
+from pytest_compress.report.rows import ALSO, Row, cells, headers
 
 JSON_SCHEMA = 1
 
 
 def table(rows: list[Row], fmt: str) -> str:
-    return tabulate([cells(r) for r in rows], headers=HEADERS, tablefmt=fmt, disable_numparse=True)
+    cols = headers(rows)
+    with_also = ALSO in cols
+    return tabulate([cells(r, with_also) for r in rows], headers=cols, tablefmt=fmt, disable_numparse=True)
 
 
 def terminal_lines(rows: list[Row], header: Iterable[str]) -> Iterator[str]:

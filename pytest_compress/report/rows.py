@@ -29,6 +29,8 @@ class Row:
     metric_unit: str
     size_encoding: str
     details: dict[str, Any]  # what the method reported (calibration size, control accuracy, ...)
+    extra_metrics: tuple[tuple[str, str], ...] = ()  # (name, unit) of secondary metrics
+    workloads: tuple[str, ...] = ()  # names of extra latency workloads
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +77,19 @@ def build_row(r: CaseResult) -> Row:
             "latency.pairs": Quantity(lat.pairs, "count"),
             "latency.threads": Quantity(lat.threads, "count"),
         }
+    for em in r.extra_metrics:
+        q |= {
+            f"extra.{em.name}.reference": Quantity(round(em.reference, 6), em.unit),
+            f"extra.{em.name}.compressed": Quantity(round(em.compressed, 6), em.unit),
+        }
+    for t in r.extra_latency:
+        q |= {
+            f"latency.{t.workload}.reference": Quantity(round(t.reference_ms, 4), "ms"),
+            f"latency.{t.workload}.compressed": Quantity(round(t.compressed_ms, 4), "ms"),
+            f"latency.{t.workload}.speedup": Quantity(round(t.speedup, 4), "x"),
+        }
+    if "linear_weight_bits" in r.details:
+        q["linear.bits_per_weight"] = Quantity(r.details["linear_weight_bits"], "bits")
     return Row(
         test_id=r.test_id,
         model=r.model,
@@ -88,6 +103,8 @@ def build_row(r: CaseResult) -> Row:
         metric_unit=m.unit,
         size_encoding=s.encoding,
         details=dict(r.details),
+        extra_metrics=tuple((em.name, em.unit) for em in r.extra_metrics),
+        workloads=tuple(t.workload for t in r.extra_latency),
     )
 
 
@@ -96,9 +113,28 @@ def build_rows(results: list[CaseResult]) -> list[Row]:
 
 
 HEADERS = ("model", "method", "size", "smaller", "metric", "drop", "latency", "speedup", "verdict")
+ALSO = "also measured"  # an extra column, shown when some row has secondary metrics or workloads
 
 
-def cells(row: Row) -> tuple[str, ...]:
+def headers(rows: list[Row]) -> tuple[str, ...]:
+    return (*HEADERS, ALSO) if any(has_also(r) for r in rows) else HEADERS
+
+
+def has_also(row: Row) -> bool:
+    return bool(row.extra_metrics or row.workloads or "linear.bits_per_weight" in row.quantities)
+
+
+def also(row: Row) -> str:
+    """Secondary metrics (compressed value), extra workloads' speedups, Linear bits per weight."""
+    q = row.quantities
+    parts = [f"{name} {fmt_metric(q[f'extra.{name}.compressed'].value, unit)}" for name, unit in row.extra_metrics]
+    parts += [f"{w} {fmt_ratio(q[f'latency.{w}.speedup'].value)}" for w in row.workloads]
+    if "linear.bits_per_weight" in q:
+        parts.append(f"{q['linear.bits_per_weight'].value:.2f} bits/weight")
+    return "; ".join(parts) or "-"
+
+
+def cells(row: Row, with_also: bool = False) -> tuple[str, ...]:
     q, unit = row.quantities, row.metric_unit
     lat = (
         f"{q['latency.reference'].value:.3f} -> {q['latency.compressed'].value:.3f} ms"
@@ -123,4 +159,5 @@ def cells(row: Row) -> tuple[str, ...]:
             else "-"
         ),
         row.verdict,
+        *((also(row),) if with_also else ()),
     )
