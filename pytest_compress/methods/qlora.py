@@ -22,6 +22,7 @@ take the float model.
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -84,7 +85,10 @@ def _with_adapters(
 
     lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=0.0, target_modules=names, bias="none")
     torch.manual_seed(ctx.seed)  # the same initial adapters for the control and the quantized base
-    model = inject_adapter_in_model(lora, model)
+    with warnings.catch_warnings():
+        # peft warns that merge() would need the requantization recipe; adapters ship unmerged here.
+        warnings.filterwarnings("ignore", message=r"TorchaoLoraLinear was instantiated without")
+        model = inject_adapter_in_model(lora, model)
     for name, p in model.named_parameters():
         p.requires_grad = "lora_" in name
     adapters = _adapters(model)

