@@ -192,7 +192,8 @@ class CausalLM(nn.Module):
 def _decode_workload(prompt: torch.Tensor, module: nn.Module):  # noqa: ANN202
     if not hasattr(module, "generate_greedy"):
         raise TypeError(f"decode timing needs the CausalLM wrapper; the method returned {type(module).__name__}")
-    return functools.partial(module.generate_greedy, prompt, DECODE_TOKENS)
+    device = next(module.parameters()).device  # --compress-device: the prompt goes where the model is
+    return functools.partial(module.generate_greedy, prompt.to(device), DECODE_TOKENS)
 
 
 @register_model("stdlib-lm")
