@@ -26,6 +26,7 @@ from pytest_compress import methods, zoo
 from pytest_compress.cache import ModelCache
 from pytest_compress.runner import ModelStore, RunSettings, run_case
 from pytest_compress.units import fmt_bytes
+from pytest_compress.zoo.text import DECODE_TOKENS
 
 LM = "stdlib-lm"
 QUANT = [
@@ -52,10 +53,12 @@ def _ppl(m) -> str:  # noqa: ANN001
 
 def _extras(r) -> tuple[str, str, str, str]:  # noqa: ANN001
     ex = {m.name: m.compressed for m in r.extra_metrics}
-    lat = {t.workload: t.speedup for t in (r.latency, *r.extra_latency)}
+    lat = {t.workload: t for t in (r.latency, *r.extra_latency)}
     prefill = next(v for k, v in lat.items() if k.startswith("prefill"))
-    decode = next(v for k, v in lat.items() if k.startswith("decode"))
-    return f"{ex['kl']:.4f}", f"{ex['top1-agree']:.2%}", f"{prefill:.2f}x", f"{decode:.2f}x"
+    decode = lat[f"decode-{DECODE_TOKENS}"]
+    # One decode call = a 32-byte prompt + DECODE_TOKENS greedy steps; tokens/s counts the steps.
+    tps = f"{DECODE_TOKENS / decode.reference_ms * 1e3:.0f} -> {DECODE_TOKENS / decode.compressed_ms * 1e3:.0f} tok/s"
+    return f"{ex['kl']:.4f}", f"{ex['top1-agree']:.2%}", f"{prefill.speedup:.2f}x", f"{decode.speedup:.2f}x ({tps})"
 
 
 def main() -> None:
@@ -83,7 +86,7 @@ def main() -> None:
         "perplexity change with its paired 99% interval; speed = in-run ratio vs fp32 (>1 is faster), 1 thread.",
         "",
         "| method | Linear weights | bits/weight | Linear smaller | artifact | perplexity (change) [99% CI] "
-        "| KL (nats) | top-1 agree | prefill | decode | int4 target met? |",
+        "| KL (nats) | top-1 agree | prefill | decode-16 (tokens/s) | int4 target met? |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method, margs in QUANT:

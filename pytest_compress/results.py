@@ -58,7 +58,7 @@ class LatencyResult:
     reference_ms: float  # median per call
     compressed_ms: float
     speedup: float  # median over pairs of reference/compressed (>1 is faster)
-    speedup_ci: tuple[float, float]  # 95% distribution-free interval of that median
+    speedup_ci: tuple[float, float]  # distribution-free interval of that median (the gates' confidence)
     pairs: int
     calls_per_sample: int
     threads: int

@@ -192,7 +192,9 @@ def run_case(
     lat = time_pair(ref.timing_module, compressed, spec.example_inputs, settings, settings.device, device)
     lat = dataclasses.replace(lat, workload=spec.forward_name)
     extra_latency = tuple(
-        time_workload(name, make(ref.timing_module), make(compressed), settings)
+        time_workload(
+            name, _synced(make(ref.timing_module), settings.device), _synced(make(compressed), device), settings
+        )
         for name, make in spec.workloads.items()
     )
     metrics = all_metrics(spec)
@@ -232,6 +234,18 @@ def run_case(
             "train_seconds": round(ref.train_seconds, 1),
         },
     )
+
+
+def _synced(call: Callable[[], object], device: str) -> Callable[[], object]:
+    """``call`` followed by a device synchronisation, so GPU work is timed, not just launched."""
+    if "cuda" not in device:
+        return call
+
+    def run() -> None:
+        call()
+        torch.cuda.synchronize()
+
+    return run
 
 
 def _evaluate_primary(spec: ModelSpec, ref: Reference, module: nn.Module) -> float:

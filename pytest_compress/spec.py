@@ -80,7 +80,9 @@ class ModelSpec:
     example_inputs: tuple[torch.Tensor, ...]
     train: Callable[[nn.Module, Batch], None] | None = None
     train_data: Batch | None = None
-    calib_data: torch.Tensor | None = None
+    # Calibration inputs: a tensor (run in batches) or a sequence of tensors of different lengths
+    # (run one by one: e.g. unpadded sentences). Default: the first 256 training inputs.
+    calib_data: torch.Tensor | tuple[torch.Tensor, ...] | None = None
     metric: Metric = ACCURACY
     settings: Mapping[str, Any] = field(default_factory=dict)
     eval_batch_size: int = 256

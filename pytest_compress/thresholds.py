@@ -112,8 +112,11 @@ def threshold_gates(r: CaseResult, t: Thresholds, policy: Policy = Policy()) -> 
                 f"paired {conf})",
             )
         )
-    if t.max_relative_drop is not None:
-        scale = abs(m.reference) or 1.0
+    if t.max_relative_drop is not None and m.reference == 0:
+        # A relative change of a zero reference is undefined: fail and say so, never guess a scale.
+        gates.append(Gate("relative-drop", False, f"{m.name}: reference is 0, so max_relative_drop is undefined"))
+    elif t.max_relative_drop is not None:
+        scale = abs(m.reference)
         rel_ci = (m.drop_ci[0] / scale, m.drop_ci[1] / scale)
         gates.append(
             Gate(

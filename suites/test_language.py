@@ -27,10 +27,17 @@ WHOLE = {
 }
 
 
+# Baseline tolerances in each metric's unit. Evaluation is deterministic (the identical-artifact
+# gate checks that), so these only need to absorb legitimate code changes; they are set well below
+# the effects being measured (int4 moves LM perplexity by ~0.005 and MiniLM's cosine by ~0.03).
+LM_TOLERANCE = {"accuracy_tolerance": 0.002}  # perplexity per byte (~0.04% of 5.4)
+MINILM_TOLERANCE = {"accuracy_tolerance": 0.002}  # cosine
+
+
 def model_params(lm_limits: dict, minilm_limits: dict) -> list:
     return [
-        pytest.param(LM, marks=pytest.mark.compress(**lm_limits), id=LM),
-        pytest.param(MINILM, marks=pytest.mark.compress(**minilm_limits), id=MINILM),
+        pytest.param(LM, marks=pytest.mark.compress(**LM_TOLERANCE, **lm_limits), id=LM),
+        pytest.param(MINILM, marks=pytest.mark.compress(**MINILM_TOLERANCE, **minilm_limits), id=MINILM),
     ]
 
 
@@ -68,13 +75,21 @@ def test_int8_weight_only(compress_check, model):
     [
         # The study's claim for 4-bit LLM weights: perplexity within +5%.
         *[
-            pytest.param(LM, g, marks=pytest.mark.compress(max_relative_drop=0.05, min_size_reduction=WHOLE["int4"][0]))
+            pytest.param(
+                LM,
+                g,
+                marks=pytest.mark.compress(**LM_TOLERANCE, max_relative_drop=0.05, min_size_reduction=WHOLE["int4"][0]),
+            )
             for g in (32, 64, 128)
         ],
         # A sentence encoder has no perplexity; its embeddings move by a cosine drop of a few hundredths.
         *[
             pytest.param(
-                MINILM, g, marks=pytest.mark.compress(max_accuracy_drop=0.06, min_size_reduction=WHOLE["int4"][1])
+                MINILM,
+                g,
+                marks=pytest.mark.compress(
+                    **MINILM_TOLERANCE, max_accuracy_drop=0.06, min_size_reduction=WHOLE["int4"][1]
+                ),
             )
             for g in (32, 128)
         ],
@@ -83,11 +98,10 @@ def test_int8_weight_only(compress_check, model):
 @pytest.mark.compress(method="int4-weight-only")
 def test_int4_weight_only(compress_check, model, group_size):
     result = compress_check(model=model, method_args={"group_size": group_size})
-    # Packed for real: 4-bit codes + per group a float16 scale and a zero point (4-bit packed, or
-    # int8 if one falls outside the code range): at most 4 + 24/g bits per weight.
-    bits = result.details["linear_weight_bits"]
-    assert 4 < bits <= 4 + (16 + 8) / group_size
-    assert 32 / bits >= 6  # >= 6x smaller Linear weights than float32
+    # Packed for real: per weight a 4-bit code, per group of g weights a float16 scale and a 4-bit
+    # zero point (torchao keeps asymmetric zero points inside the code range) — exactly
+    # 4 + 20/g bits per weight (4.16 at g=128, 4.63 at g=32: 7.7x / 6.9x smaller than float32).
+    assert result.details["linear_weight_bits"] == pytest.approx(4 + 20 / group_size, abs=1e-4)  # stored rounded
 
 
 @pytest.mark.parametrize("method", ["fp16", "bf16"])
@@ -102,7 +116,7 @@ def test_half_precision_storage(compress_check, model, method):
 
 
 @pytest.mark.parametrize("rank_fraction", [0.25, 0.4])
-@pytest.mark.parametrize("model", [LM, MINILM])
+@pytest.mark.parametrize("model", model_params({}, {}))
 @pytest.mark.compress(method="lowrank", min_size_reduction=1.1)
 def test_lowrank(compress_check, model, rank_fraction):
     # Truncated SVD without fine-tuning: quality is guarded by the baselines only.
@@ -110,7 +124,7 @@ def test_lowrank(compress_check, model, rank_fraction):
 
 
 @pytest.mark.parametrize("criterion", ["magnitude", "wanda"])
-@pytest.mark.parametrize("model", [LM, MINILM])
+@pytest.mark.parametrize("model", model_params({}, {}))
 # Sparse-bitmap files: 50% of the Linear weights -> 17 of 32 bits each; embeddings stay dense.
 @pytest.mark.compress(method="prune-unstructured", min_size_reduction=1.2)
 def test_prune_unstructured(compress_check, model, criterion):
@@ -121,7 +135,7 @@ def test_prune_unstructured(compress_check, model, criterion):
 
 
 @pytest.mark.parametrize("criterion", ["magnitude", "wanda"])
-@pytest.mark.parametrize("model", [LM, MINILM])
+@pytest.mark.parametrize("model", model_params({}, {}))
 @pytest.mark.compress(method="prune-semistructured", min_size_reduction=1.2)
 def test_prune_2_4(compress_check, model, criterion):
     result = compress_check(model=model, method_args={"criterion": criterion})
@@ -129,12 +143,21 @@ def test_prune_2_4(compress_check, model, criterion):
     assert result.details["weight_sparsity"] == 0.5
 
 
-@pytest.mark.parametrize("bits", [4, 8])
-@pytest.mark.compress(method="quantize-lora", max_relative_drop=0.05, min_size_reduction=2.5)
+@pytest.mark.parametrize(
+    "bits",
+    [
+        # packed int4 base (g64) + float32 adapters; int8 base + the same adapters
+        pytest.param(4, marks=pytest.mark.compress(min_size_reduction=4.0)),
+        pytest.param(8, marks=pytest.mark.compress(min_size_reduction=2.7)),
+    ],
+)
+@pytest.mark.compress(method="quantize-lora", **LM_TOLERANCE)
 def test_quantize_lora(compress_check, bits):
     result = compress_check(model=LM, method_args={"bits": bits})
     d = result.details
-    # The adapters are shipped beside the packed base, and cost bytes.
-    assert 0 < d["adapter_bytes"] < result.size.compressed_bytes
-    # Trained adapters must not make the quantized model worse.
-    assert d["lora_metric"] <= d["quantized_metric"]
+    # The adapters ship unmerged as float32 tensors: 4 bytes per adapter parameter, nothing else.
+    assert d["adapter_bytes"] == 4 * d["adapter_params"]
+    # The claim: adapters trained on the quantized base get it (nearly) as far as the same adapters
+    # trained on the float base — the quantization loss is recovered, not just masked by training.
+    assert d["recovered_fraction"] >= 0.8
+    assert d["lora_metric"] <= d["control_metric"] * 1.005

@@ -79,7 +79,8 @@ def prunable_weights(
 
 @register_method("prune-unstructured", config=UnstructuredConfig)
 def prune_unstructured(model: nn.Module, config: UnstructuredConfig, ctx: MethodContext) -> Artifact:
-    """Global magnitude pruning to an exact sparsity over the chosen layer types' weights."""
+    """Pruning to an exact sparsity of the chosen layer types' weights: one global magnitude
+    threshold, or Wanda scores compared within each output row."""
     targets = prunable_weights(model, config.layers, ctx.keep_float)
     if not targets:
         raise ValueError(f"prune-unstructured: the model has no {', '.join(config.layers)} layers")
@@ -120,11 +121,14 @@ def wanda_scores(model: nn.Module, targets: list[tuple[nn.Module, str]], ctx: Me
         sq[id(module)] += (x * x).sum(dim=0)
 
     handles = [m.register_forward_pre_hook(hook) for m in linears]
+    calib = ctx.calib_data
+    # A sequence of tensors is run one by one (variable-length inputs, no padding to count).
+    batches = list(calib) if isinstance(calib, (list, tuple)) else [calib[i : i + 16] for i in range(0, len(calib), 16)]
     try:
         with torch.no_grad():
             model.eval()
-            for start in range(0, len(ctx.calib_data), 16):
-                model(ctx.calib_data[start : start + 16])
+            for batch in batches:
+                model(batch)
     finally:
         for h in handles:
             h.remove()

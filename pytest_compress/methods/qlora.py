@@ -59,6 +59,12 @@ class QuantizeLoraConfig(MethodConfig):
             raise ValueError("quantize-lora: rank, steps, batch_size must be >= 1 and lr > 0")
 
 
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
 def _adapters(model: nn.Module) -> nn.ModuleDict:
     """The LoRA A/B layers, under stable names (a module of plain float tensors, cacheable)."""
     found = {
@@ -114,12 +120,17 @@ def quantize_lora(model: nn.Module, config: QuantizeLoraConfig, ctx: MethodConte
     settings = LMSettings(
         steps=config.steps, lr=config.lr, batch_size=config.batch_size, warmup=max(1, config.steps // 10), seed=ctx.seed
     )
-    key = {"config": config.to_dict(), "code": source_of(quantize_lora, _with_adapters, fit_lm, quantize_weights)}
+    # Cache keys: what the trained adapters depend on. The control (float base) does not depend on
+    # the quantization, so int4 and int8 runs share it; the quantized run depends on all of it,
+    # including the quantizer's and peft's versions.
+    adapter_cfg = {k: v for k, v in config.to_dict().items() if k not in ("bits", "group_size", "control")}
+    code = source_of(_with_adapters, fit_lm)
     control_metric = None
     if config.control:
         control = copy.deepcopy(model)
         names = quantizable_linears(control, ctx.keep_float, config.group_size if config.bits == 4 else None)
-        _with_adapters(control, names, config, settings, ctx, "quantize-lora-control", key)
+        control_key = {"adapters": adapter_cfg, "layers": names, "code": code, "peft": _version("peft")}
+        _with_adapters(control, names, config, settings, ctx, "quantize-lora-control", control_key)
         control_metric = ctx.evaluate(control)
         del control
     names = quantize_weights(
@@ -131,6 +142,14 @@ def quantize_lora(model: nn.Module, config: QuantizeLoraConfig, ctx: MethodConte
         keep_float=ctx.keep_float,
     )
     quantized_metric = ctx.evaluate(model)
+    key = {
+        "adapters": adapter_cfg,
+        "quantization": {"bits": config.bits, "group_size": config.group_size if config.bits == 4 else None},
+        "layers": names,
+        "code": code + source_of(quantize_weights),
+        "peft": _version("peft"),
+        "torchao": _version("torchao"),
+    }
     model, params, source = _with_adapters(model, names, config, settings, ctx, "quantize-lora", key)
     lora_metric = ctx.evaluate(model)
     payload = encode_weight_only(model.state_dict())

@@ -89,6 +89,8 @@ def int8_static(model: nn.Module, config: Int8StaticConfig, ctx: MethodContext):
     """
     if ctx.calib_data is None:
         raise ValueError("int8-static needs calibration inputs: give the ModelSpec calib_data or train_data")
+    if not hasattr(ctx.calib_data, "shape"):
+        raise NotApplicable("int8-static calibrates on one tensor of inputs, not a sequence of variable-length ones")
     calib = ctx.calib_data[: config.calibration_examples]
     model.eval()
     if hasattr(model, "fuse_model"):

