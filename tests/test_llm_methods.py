@@ -180,3 +180,16 @@ def test_perplexity_aggregate_and_its_interval():
     assert lo <= exact <= hi < 0
     with pytest.raises(ValueError, match="aggregate"):
         Metric(name="m", unit="u", higher_is_better=True, score=None, aggregate="median")
+
+
+def test_wanda_runs_variable_length_calibration_inputs_one_by_one():
+    """Unpadded sentences of different lengths: each is its own forward, no padding is counted."""
+    from pytest_compress.methods.pruning import wanda_scores
+    from pytest_compress.spec import MethodContext
+
+    layer = nn.Linear(3, 2, bias=False)
+    calib = (torch.ones(1, 2, 3), torch.ones(1, 5, 3) * 2)  # (batch, tokens, features), 2 and 5 tokens
+    ctx = MethodContext(example_inputs=(calib[0],), calib_data=calib)
+    (scores,) = wanda_scores(nn.Sequential(layer), [(layer, "weight")], ctx)
+    expected_norm = math.sqrt(2 * 1 + 5 * 4)  # per feature: 2 tokens of 1.0 and 5 tokens of 2.0
+    torch.testing.assert_close(scores, layer.weight.detach().abs() * expected_norm)

@@ -105,3 +105,9 @@ def test_result_round_trips_with_secondary_metrics_and_workloads() -> None:
     r = _lm_result()
     back = CaseResult.from_dict(json.loads(json.dumps(r.to_dict())))
     assert back == r
+
+
+def test_relative_drop_of_a_zero_reference_fails_with_a_reason() -> None:
+    r = _lm_result(ref_ppl=0.0)
+    (gate,) = threshold_gates(r, Thresholds(max_relative_drop=0.05))
+    assert not gate.ok and "reference is 0" in gate.message
