@@ -24,7 +24,7 @@ from pytest_compress import fingerprint, progress
 from pytest_compress.cache import ModelCache, cache_key
 from pytest_compress.measure import latency as latency_mod
 from pytest_compress.measure.accuracy import per_example
-from pytest_compress.measure.size import count_parameters
+from pytest_compress.measure.size import count_parameters, linear_weight_storage
 from pytest_compress.results import CaseResult, LatencyResult, MetricResult, SizeResult
 from pytest_compress.serialize import dense_payload
 from pytest_compress.spec import METHODS, MODELS, Artifact, MethodContext, Metric, ModelSpec
@@ -180,6 +180,10 @@ def run_case(
     out = m.apply(work, config, ctx)
     compress_s = time.perf_counter() - start
     artifact = out if isinstance(out, Artifact) else Artifact(module=out, payload=dense_payload(out), encoding=DENSE)
+    if "linear_weight_bits" not in artifact.details:  # methods that write their own format report it
+        storage = linear_weight_storage(ref.module, artifact.payload, spec.keep_float)
+        if storage is not None:
+            artifact.details.update(storage)
     compressed = artifact.module.eval()
     device = settings.device
     if device != "cpu" and _is_cpu_only(compressed):

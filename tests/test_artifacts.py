@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+
+import pytest
 import torch
 from torch import nn
 
@@ -66,3 +69,29 @@ def test_dynamic_int8_stores_int8_weights() -> None:
 def test_identical_models_give_identical_bytes() -> None:
     payloads = {prune_unstructured(_mlp(), UnstructuredConfig(sparsity=0.5), CTX).payload for _ in range(5)}
     assert len(payloads) == 1
+
+
+def test_linear_weight_storage_counts_the_linear_bytes_of_every_format() -> None:
+    from pytest_compress.measure.size import linear_weight_storage
+    from pytest_compress.methods.lowrank import LowRankConfig, lowrank
+    from pytest_compress.serialize import dense_payload, dense_state_payload, encode_sparse
+    from pytest_compress.spec import MethodContext
+
+    torch.manual_seed(0)
+    ref = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16))
+    bits = lambda payload, keep=(): linear_weight_storage(ref, payload, keep)["linear_weight_bits"]  # noqa: E731
+    assert bits(dense_payload(ref)) == 32
+    assert bits(dense_state_payload({k: v.half() for k, v in ref.state_dict().items()})) == 16
+    half_zero = {
+        k: (v * (torch.arange(v.numel()).reshape(v.shape) % 2) if v.dim() == 2 else v)
+        for k, v in ref.state_dict().items()
+    }
+    assert bits(encode_sparse(half_zero)) == 17  # 16 bits of values + a 1-bit bitmap per weight
+    q = int8_dynamic(copy.deepcopy(ref), Int8DynamicConfig(), MethodContext(example_inputs=()))
+    # int8 codes + per layer one float64 scale and one int64 zero point (per-tensor qparams)
+    assert bits(dense_payload(q)) == pytest.approx(8 * (2560 + 2 * 16) / 2560)
+    low = lowrank(copy.deepcopy(ref), LowRankConfig(rank_fraction=0.25), MethodContext(example_inputs=()))
+    # ranks 8 (of 32) and 4 (of 16): factors of 8 x (64 + 32) and 4 x (32 + 16) float32 weights
+    assert bits(dense_payload(low)) == pytest.approx(32 * (8 * 96 + 4 * 48) / (64 * 32 + 32 * 16))
+    assert linear_weight_storage(ref, dense_state_payload({"other.weight": torch.zeros(3)})) is None
+    assert linear_weight_storage(ref, dense_payload(ref), keep_float=("0", "2")) is None  # nothing left to count

@@ -40,3 +40,63 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
             total += values.numel()
             nonzero += int(torch.count_nonzero(values))
     return total, nonzero
+
+
+def _tensor_bytes(t: object) -> int:
+    """Bytes a tensor occupies in a torch.save file; of a torch.ao packed-params ``(weight, bias)``
+    tuple only the weight counts (biases are not Linear *weights* in any other format either)."""
+    if isinstance(t, (tuple, list)):
+        return _tensor_bytes(t[0]) if t else 0
+    if not isinstance(t, torch.Tensor):
+        return 0
+    if t.is_quantized:
+        data = t.int_repr().numel() * t.int_repr().element_size()
+        if t.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+            scales, zps = t.q_per_channel_scales(), t.q_per_channel_zero_points()
+            return data + scales.numel() * scales.element_size() + zps.numel() * zps.element_size()
+        return data + 16  # one float64 scale and one int64 zero point
+    return t.numel() * t.element_size()
+
+
+def linear_weight_storage(
+    reference: nn.Module, payload: bytes, keep_float: tuple[str, ...] = ()
+) -> dict[str, float | int] | None:
+    """Bytes the shipped payload spends on the reference's Linear weights, and bits per weight.
+
+    The weights of each ``nn.Linear`` of the reference (except ``keep_float``) are looked up in
+    the payload under the names compression methods give them: ``L.weight`` (dense, fp16,
+    pruned), ``L.weight::*`` (sparse-bitmap parts), ``L.0.weight`` + ``L.1.weight`` (low-rank
+    factors), ``L._packed_params._packed_params`` (torch.ao int8). Bits per weight divide by the
+    *reference's* weight count, so structured pruning and low rank show their saving. ``None``
+    when some layer cannot be found (a compiled graph, another model): no guessing.
+    """
+    import io
+    import json
+
+    names = [n for n, m in reference.named_modules() if type(m) is nn.Linear and n not in keep_float]
+    if not names:
+        return None
+    weights = sum(reference.get_submodule(n).weight.numel() for n in names)
+    if payload[8:9] == b"{":  # safetensors: 8-byte header length, then a JSON header
+        header = json.loads(payload[8 : 8 + int.from_bytes(payload[:8], "little")])
+        sizes = {k: v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.items() if k != "__metadata__"}
+    else:
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+        sizes = {k: _tensor_bytes(v) for k, v in state.items()}
+    stored = 0
+    for n in names:
+        found = [
+            size
+            for key, size in sizes.items()
+            if key == f"{n}.weight"
+            or key.startswith(f"{n}.weight::")
+            or key in (f"{n}.0.weight", f"{n}.1.weight", f"{n}._packed_params._packed_params")
+        ]
+        if not found:
+            return None
+        stored += sum(found)
+    return {
+        "linear_weight_bytes": stored,
+        "linear_weight_reference_bytes": 4 * weights,
+        "linear_weight_bits": round(8 * stored / weights, 4),
+    }
