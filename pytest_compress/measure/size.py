@@ -72,6 +72,7 @@ def linear_weight_storage(
     """
     import io
     import json
+    import warnings
 
     names = [n for n, m in reference.named_modules() if type(m) is nn.Linear and n not in keep_float]
     if not names:
@@ -81,7 +82,11 @@ def linear_weight_storage(
         header = json.loads(payload[8 : 8 + int.from_bytes(payload[:8], "little")])
         sizes = {k: v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.items() if k != "__metadata__"}
     else:
-        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():
+            # Unpickling torch.ao's packed int8 weights goes through torch's own deprecated
+            # TypedStorage path; nothing a user can act on.
+            warnings.filterwarnings("ignore", message=r"TypedStorage is deprecated")
+            state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
         sizes = {k: _tensor_bytes(v) for k, v in state.items()}
     stored = 0
     for n in names:
