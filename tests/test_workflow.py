@@ -166,9 +166,10 @@ def test_reports_in_all_formats(project: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "*pytest-compress report*",
-            "model*method*size*smaller*metric*drop*latency*speedup*verdict",
-            "blobs-mlp*int8-dynamic*kB -> *kB*x*accuracy *% -> *%*pt*ms*x*new-baseline",
-            "blobs-mlp*prune-unstructured(sparsity=0.5)*new-baseline",
+            "model*method*size*smaller*metric*drop*latency*speedup*verdict*also measured",
+            "blobs-mlp*int8-dynamic*kB -> *kB*x*accuracy *% -> *%*pt*ms*x*new-baseline*bits/weight",
+            # 50% of float32 Linear weights in the sparse-bitmap file: 16 bits of values + 1 bit of bitmap
+            "blobs-mlp*prune-unstructured(sparsity=0.5)*new-baseline*17.00 bits/weight",
         ]
     )
     doc = json.loads((project.path / "r" / "out.json").read_text())
