@@ -14,17 +14,14 @@ Usage: python bench/lm_quant.py [--out reports/lm_quant.md]
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file (python bench/x.py): make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit  # noqa: E402
-from pytest_compress import methods, zoo
-from pytest_compress.cache import ModelCache
-from pytest_compress.runner import ModelStore, RunSettings, run_case
+from bench.common import emit, setup  # noqa: E402
+from pytest_compress.runner import RunSettings, run_case
 from pytest_compress.units import fmt_bytes
 from pytest_compress.zoo.text import DECODE_TOKENS
 
@@ -62,13 +59,7 @@ def _extras(r) -> tuple[str, str, str, str]:  # noqa: ANN001
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="LM weight-only quantization / LoRA benchmark")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--cache-dir", type=Path, default=Path(".compress-cache"))
-    args = parser.parse_args()
-    methods.declare_builtins()
-    zoo.declare_builtins()
-    store = ModelStore(ModelCache(args.cache_dir))
+    args, store = setup("LM weight-only quantization / LoRA benchmark")
     settings = RunSettings(threads=1, latency_budget_s=2.0)
 
     def run(method: str, margs: dict):  # noqa: ANN202

@@ -11,17 +11,14 @@ Usage: python bench/vision_speed.py [--out reports/vision_speed.md]
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file (python bench/x.py): make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit  # noqa: E402
-from pytest_compress import methods, zoo
-from pytest_compress.cache import ModelCache
-from pytest_compress.runner import ModelStore, RunSettings, run_case
+from bench.common import emit, setup  # noqa: E402
+from pytest_compress.runner import RunSettings, run_case
 
 CASES = [
     ("digits-resnet18", "int8-static", {}, 3.0, 0.005),
@@ -31,13 +28,7 @@ CASES = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="vision speed benchmark")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--cache-dir", type=Path, default=Path(".compress-cache"))
-    args = parser.parse_args()
-    methods.declare_builtins()
-    zoo.declare_builtins()
-    store = ModelStore(ModelCache(args.cache_dir))
+    args, store = setup("vision speed benchmark")
     settings = RunSettings(threads=1, latency_budget_s=5.0, latency_target_width=0.0)
     lines = [
         "`python bench/vision_speed.py` (batch 1, 1x3x32x32, 1 thread, 99% intervals):",
