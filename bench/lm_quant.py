@@ -58,6 +58,38 @@ def _extras(r) -> tuple[str, str, str, str]:  # noqa: ANN001
     return f"{ex['kl']:.4f}", f"{ex['top1-agree']:.2%}", f"{prefill.speedup:.2f}x", f"{decode.speedup:.2f}x ({tps})"
 
 
+def aten_int4_matmul_line() -> str:
+    """aten's CPU int4 matmul (``_weight_int4pack_mm_for_cpu``, group 64) vs float32 ``F.linear``
+    on one LM-sized layer (16 x 256 inputs, 512 outputs), 1 thread, interleaved like every timing."""
+    import torch
+    import torch.nn.functional as F
+
+    from pytest_compress.measure.latency import interleaved
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        x, w = torch.randn(16, 256), torch.randn(512, 256)
+        codes = torch.randint(0, 16, (512, 256), dtype=torch.int32)
+        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 2)
+        scales_and_zeros = torch.randn(256 // 64, 512, 2)
+        with torch.inference_mode():
+            t = interleaved(
+                lambda: F.linear(x, w),
+                lambda: torch.ops.aten._weight_int4pack_mm_for_cpu(x, packed, 64, scales_and_zeros),
+                budget_s=3.0,
+                confidence=0.99,
+            )
+    finally:
+        torch.set_num_threads(previous)
+    lo, hi = t.speedup_ci
+    return (
+        f"aten's CPU int4 matmul vs float32 on one 256 -> 512 layer (16 rows, 1 thread): "
+        f"{t.compressed_ms:.3f} ms vs {t.reference_ms:.3f} ms, i.e. {1 / t.speedup:.0f}x slower "
+        f"[99% CI {1 / hi:.0f}x, {1 / lo:.0f}x] — why int4 here runs through torchao's dequantize-then-matmul."
+    )
+
+
 def main() -> None:
     args, store = setup("LM weight-only quantization / LoRA benchmark")
     settings = RunSettings(threads=1, latency_budget_s=2.0)
@@ -129,6 +161,7 @@ def main() -> None:
         r = run(method, margs)
         kl, top1, _, _ = _extras(r)
         lines.append(f"| {r.method_label} | {_ppl(r.metric)} | {kl} | {top1} |")
+    lines += ["", aten_int4_matmul_line()]
     emit(lines, args.out)
 
 

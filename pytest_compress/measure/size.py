@@ -65,21 +65,23 @@ def linear_weight_storage(
 
     The weights of each ``nn.Linear`` of the reference (except ``keep_float``) are looked up in
     the payload under the names compression methods give them: ``L.weight`` (dense, fp16,
-    pruned), ``L.weight::*`` (sparse-bitmap parts), ``L.0.weight`` + ``L.1.weight`` (low-rank
-    factors), ``L._packed_params._packed_params`` (torch.ao int8). Bits per weight divide by the
+    pruned), ``L.weight::*`` (sparse-bitmap and weight-only parts), ``L.base_layer.weight`` (a
+    layer wrapped by peft's LoRA; its adapters are not counted), ``L.0.weight`` + ``L.1.weight``
+    (low-rank factors), ``L._packed_params._packed_params`` (torch.ao int8). Bits per weight divide by the
     *reference's* weight count, so structured pruning and low rank show their saving. ``None``
     when some layer cannot be found (a compiled graph, another model): no guessing.
     """
     import io
-    import json
     import warnings
+
+    from pytest_compress.serialize import safetensors_header
 
     names = [n for n, m in reference.named_modules() if type(m) is nn.Linear and n not in keep_float]
     if not names:
         return None
     weights = sum(reference.get_submodule(n).weight.numel() for n in names)
     if payload[8:9] == b"{":  # safetensors: 8-byte header length, then a JSON header
-        header = json.loads(payload[8 : 8 + int.from_bytes(payload[:8], "little")])
+        header = safetensors_header(payload)
         sizes = {k: v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.items() if k != "__metadata__"}
     else:
         with warnings.catch_warnings():
@@ -90,13 +92,10 @@ def linear_weight_storage(
         sizes = {k: _tensor_bytes(v) for k, v in state.items()}
     stored = 0
     for n in names:
-        found = [
-            size
-            for key, size in sizes.items()
-            if key == f"{n}.weight"
-            or key.startswith(f"{n}.weight::")
-            or key in (f"{n}.0.weight", f"{n}.1.weight", f"{n}._packed_params._packed_params")
-        ]
+        exact = {f"{n}.weight", f"{n}.base_layer.weight", f"{n}.0.weight", f"{n}.1.weight"}
+        exact.add(f"{n}._packed_params._packed_params")
+        parts = (f"{n}.weight::", f"{n}.base_layer.weight::")  # the latter: a peft-wrapped layer
+        found = [size for key, size in sizes.items() if key in exact or key.startswith(parts)]
         if not found:
             return None
         stored += sum(found)

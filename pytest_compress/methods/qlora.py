@@ -31,7 +31,6 @@ from torch import nn
 from pytest_compress.cache import source_of
 from pytest_compress.methods.weight_only import (
     encode_weight_only,
-    linear_accounting,
     quantizable_linears,
     quantize_weights,
 )
@@ -165,7 +164,6 @@ def quantize_lora(model: nn.Module, config: QuantizeLoraConfig, ctx: MethodConte
         payload=payload,
         encoding="pytest-compress/weight-only-v1 (packed base + float32 LoRA adapters)",
         details={
-            **linear_accounting(payload),
             "reference_metric": round(reference_metric, 6),
             "quantized_metric": round(quantized_metric, 6),
             "lora_metric": round(lora_metric, 6),

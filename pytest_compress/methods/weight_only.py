@@ -5,8 +5,9 @@ torchao does the quantization and runs the result (``IntxWeightOnlyConfig``: aff
 scales per channel or per group, ``IntxUnpackedToInt8Tensor`` weights that dequantize inside each
 matmul). In memory torchao keeps int4 codes one per int8 byte, and on this CPU dequantize-then-
 matmul is *slower* than float32 — weight-only quantization buys size here, not speed (torchao's
-packed int4 kernels need CUDA or the ``mslk`` package; aten's CPU int4 matmul measured ~100x
-slower than float32 on this AVX2 machine). The report's latency column shows what it costs.
+packed int4 kernels need CUDA or the ``mslk`` package; aten's CPU int4 matmul is far slower than
+float32 on this AVX2 machine: ``python bench/lm_quant.py`` measures the ratio). The report's
+latency column shows what it costs.
 
 The *shipped* bytes are written here, because no installed library writes packed int4 to a file:
 ``pytest-compress/weight-only-v1``, a safetensors file in which every quantized weight ``W`` is
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pytest_compress.serialize import pack_codes, safetensors_header, safetensors_metadata, unpack_codes
+from pytest_compress.serialize import pack_codes, safetensors_metadata, unpack_codes
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, NotApplicable, register_method
 
 WEIGHT_ONLY_FORMAT = "pytest-compress/weight-only-v1"
@@ -183,37 +184,15 @@ def decode_weight_only(payload: bytes) -> dict[str, torch.Tensor]:
     return out
 
 
-def linear_accounting(payload: bytes) -> dict[str, float | int]:
-    """Bytes of the quantized Linear weights in the file (codes + scales + zero points) against
-    their float32 size, and bits per weight."""
-    header = safetensors_header(payload)
-    meta = json.loads(header["__metadata__"]["pytest-compress"])
-    stored = 0
-    weights = 0
-    for name, e in meta["quantized"].items():
-        weights += int(torch.tensor(e["shape"]).prod())
-        for part in ("codes", "scale", "zero_point"):
-            info = header.get(f"{name}::{part}")
-            if info is not None:
-                start, end = info["data_offsets"]
-                stored += end - start
-    return {
-        "quantized_linears": len(meta["quantized"]),
-        "linear_weight_bytes": stored,
-        "linear_weight_reference_bytes": 4 * weights,
-        "linear_weight_bits": round(8 * stored / weights, 4),
-    }
-
-
-def _artifact(model: nn.Module, names: list[str], ctx: MethodContext, **details) -> Artifact:  # noqa: ANN003
-    state = model.state_dict()
-    payload = encode_weight_only(state)
+def _artifact(model: nn.Module, names: list[str]) -> Artifact:
+    # Linear bytes and bits per weight are counted by the runner from this payload, as for every
+    # method (pytest_compress.measure.size.linear_weight_storage).
     kept = sorted({n for n, m in model.named_modules() if type(m) is nn.Linear} - set(names))
     return Artifact(
         module=model,
-        payload=payload,
+        payload=encode_weight_only(model.state_dict()),
         encoding=WEIGHT_ONLY_FORMAT,
-        details={**linear_accounting(payload), "float_linears": kept, **details},
+        details={"quantized_linears": len(names), "float_linears": kept},
     )
 
 
@@ -223,7 +202,7 @@ def int8_weight_only(model: nn.Module, config: Int8WeightOnlyConfig, ctx: Method
     names = quantize_weights(
         model, bits=8, group_size=None, symmetric=True, scale_dtype=config.scale_dtype, keep_float=ctx.keep_float
     )
-    return _artifact(model, names, ctx)
+    return _artifact(model, names)
 
 
 @register_method("int4-weight-only", config=Int4WeightOnlyConfig)
@@ -237,4 +216,4 @@ def int4_weight_only(model: nn.Module, config: Int4WeightOnlyConfig, ctx: Method
         scale_dtype=config.scale_dtype,
         keep_float=ctx.keep_float,
     )
-    return _artifact(model, names, ctx)
+    return _artifact(model, names)
