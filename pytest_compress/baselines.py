@@ -16,6 +16,7 @@ from typing import Any
 from pytest_compress import atomic
 from pytest_compress.fingerprint import Fingerprint
 from pytest_compress.results import CaseResult
+from pytest_compress.spread import Spread, SpreadError
 
 SCHEMA_VERSION = 1
 DIGITS = 6  # stored precision: stable across platforms, readable in a diff
@@ -34,9 +35,15 @@ class QualityBaseline:
     reference_metric: float
     compressed_metric: float
     artifact_sha256: str = ""  # optional: absent in hand-written entries
+    # What the case compressed (runner.reference_digest); "" in files written before it existed.
+    reference_sha256: str = ""
+    eval_sha256: str = ""  # runner.data_digest
+    # The K draws a refresh recorded (draw 0 first); None in files written before spreads existed.
+    spread: Spread | None = None
 
     @classmethod
     def from_result(cls, r: CaseResult) -> QualityBaseline:
+        draws = (r.as_draw(0), *r.draws)
         return cls(
             reference_bytes=r.size.reference_bytes,
             compressed_bytes=r.size.compressed_bytes,
@@ -45,6 +52,14 @@ class QualityBaseline:
             reference_metric=round(r.metric.reference, DIGITS),
             compressed_metric=round(r.metric.compressed, DIGITS),
             artifact_sha256=r.artifact_sha256,
+            reference_sha256=r.reference_sha256,
+            eval_sha256=r.eval_sha256,
+            spread=Spread.from_values(
+                [d.reference_metric for d in draws],
+                [d.compressed_metric for d in draws],
+                [d.compressed_bytes for d in draws],
+                r.metric.higher_is_better,
+            ),
         )
 
     def to_json(self, r: CaseResult) -> dict[str, Any]:
@@ -65,7 +80,11 @@ class QualityBaseline:
                 "compressed": self.compressed_metric,
                 "examples": r.metric.examples,
             },
+            "reference_sha256": self.reference_sha256,
+            "eval_sha256": self.eval_sha256,
         }
+        if self.spread is not None:
+            doc["spread"] = self.spread.to_json(DIGITS)
         # Recorded for the reader of a diff (what was measured, and the secondary metrics); only
         # the primary metric and size are compared on later runs.
         if r.metric.definition:
@@ -94,6 +113,9 @@ class QualityBaseline:
             reference_metric=float(data["metric"]["reference"]),
             compressed_metric=float(data["metric"]["compressed"]),
             artifact_sha256=str(data["size"].get("artifact_sha256", "")),
+            reference_sha256=str(data.get("reference_sha256", "")),
+            eval_sha256=str(data.get("eval_sha256", "")),
+            spread=Spread.from_json(data["spread"]) if data.get("spread") is not None else None,
         )
 
 
@@ -134,6 +156,11 @@ class BaselineStore:
             return None
         try:
             return QualityBaseline.from_json(entry)
+        except SpreadError as exc:
+            raise BaselineFileError(
+                f"{path}: entry {split_nodeid(nodeid)[1]!r} has a bad spread ({exc}); "
+                "re-create it with --compress-update-baselines"
+            ) from None
         except (KeyError, TypeError, ValueError) as exc:
             raise BaselineFileError(
                 f"{path}: entry {split_nodeid(nodeid)[1]!r} is malformed (missing or bad field {exc}); "

@@ -1,7 +1,12 @@
 """Machine fingerprint that keys latency baselines.
 
-Only stable facts: CPU model, logical core count, architecture, torch version and the thread
-count used for timing. Never the clock speed, which changes from second to second.
+Only stable facts: CPU model, logical core count, architecture, torch version, the thread count
+used for timing and the kernel set torch dispatches to (``torch.backends.cpu.get_cpu_capability()``
+plus a oneDNN ISA cap if one is set). Never the clock speed, which changes from second to second.
+
+The kernel set is there because the CPU model name is not enough: AMD EPYC machines with AVX2 only
+and with AVX-512 VNNI both report "AMD EPYC", and int8 speedups differ ~2x between the two; and
+``ATEN_CPU_CAPABILITY=avx2`` on an AVX-512 machine is, for timing, another machine.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ class Fingerprint:
     torch: str
     threads: int
     device: str = "cpu"
+    kernels: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -44,12 +50,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown-cpu"
 
 
-def current(torch_version: str, threads: int, device: str = "cpu") -> Fingerprint:
+def kernel_set(cpu_capability: str) -> str:
+    """``torch.backends.cpu.get_cpu_capability()`` plus the oneDNN ISA cap when one is set."""
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
+    return f"{cpu_capability}+onednn={isa.lower()}" if isa else cpu_capability
+
+
+def current(torch_version: str, threads: int, device: str = "cpu", cpu_capability: str = "") -> Fingerprint:
     return Fingerprint(
         cpu=cpu_model(),
         cores=os.cpu_count() or 1,
         machine=platform.machine(),
-        torch=torch_version,
+        torch=str(torch_version),
         threads=threads,
         device=device,
+        kernels=kernel_set(cpu_capability) if cpu_capability else "",
     )

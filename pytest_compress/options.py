@@ -27,6 +27,7 @@ LATENCY_BUDGET = "--compress-latency-budget"
 GATE_MODE = "--compress-gate-mode"
 CONFIDENCE = "--compress-confidence"
 STRICT_BASELINES = "--compress-strict-baselines"
+DRAWS = "--compress-draws"
 
 INI_BASELINE_DIR = "compress_baseline_dir"
 INI_CACHE_DIR = "compress_cache_dir"
@@ -36,6 +37,8 @@ INI_LATENCY_BUDGET = "compress_latency_budget"
 INI_GATE_MODE = "compress_gate_mode"
 INI_CONFIDENCE = "compress_confidence"
 INI_STRICT_BASELINES = "compress_strict_baselines"
+INI_DRAWS = "compress_draws"
+DEFAULT_DRAWS = 5
 INI_THRESHOLD_PREFIX = "compress_"  # + a Thresholds field, e.g. compress_max_accuracy_drop
 
 REPORT_FORMATS = ("term", "json", "md")
@@ -170,6 +173,16 @@ def add_options(parser: pytest.Parser) -> None:
         help=f"fail, not just warn, when a result is better than its baseline beyond tolerance "
         f"(a stale baseline) (ini: {INI_STRICT_BASELINES}). Default: warn.",
     )
+    group.addoption(
+        DRAWS,
+        metavar="K",
+        type=positive_int,
+        dest="compress_draws",
+        default=None,
+        help=f"with {UPDATE}: record each case over K independently trained references (K-1 extra "
+        f"trainings per model) so other machines are judged against the measured spread; 1 records "
+        f"no spread (ini: {INI_DRAWS}). Default: {DEFAULT_DRAWS}.",
+    )
     parser.addini(INI_BASELINE_DIR, "pytest-compress: baseline directory", default="baselines")
     parser.addini(INI_CACHE_DIR, "pytest-compress: trained-weights cache directory", default=".compress-cache")
     parser.addini(INI_THREADS, "pytest-compress: torch threads while timing", default="1")
@@ -178,6 +191,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(INI_GATE_MODE, "pytest-compress: lenient or strict", default="lenient")
     parser.addini(INI_CONFIDENCE, "pytest-compress: confidence of gate intervals", default="0.99")
     parser.addini(INI_STRICT_BASELINES, "pytest-compress: fail on stale baselines", type="bool", default=False)
+    parser.addini(INI_DRAWS, "pytest-compress: draws per case when updating baselines", default=str(DEFAULT_DRAWS))
     for name in Thresholds.names():
         parser.addini(INI_THRESHOLD_PREFIX + name, f"pytest-compress: default {name} for every case", default=None)
 
@@ -191,6 +205,7 @@ class Settings:
     threads: int
     device: str
     latency_budget_s: float
+    draws: int = DEFAULT_DRAWS
     thresholds: Thresholds = field(default_factory=Thresholds)
     policy: Policy = field(default_factory=Policy)
 
@@ -223,6 +238,7 @@ def read_settings(config: pytest.Config) -> Settings:
         threads=opt.compress_threads or _ini(config, INI_THREADS, positive_int),
         device=opt.compress_device or _ini(config, INI_DEVICE, device_name),
         latency_budget_s=opt.compress_latency_budget or _ini(config, INI_LATENCY_BUDGET, positive_float),
+        draws=opt.compress_draws or _ini(config, INI_DRAWS, positive_int),
         thresholds=thresholds,
         policy=Policy(
             mode=opt.compress_gate_mode or _ini(config, INI_GATE_MODE, gate_mode),

@@ -7,6 +7,7 @@ imported inside the fixture, on first use.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import warnings
 from collections.abc import Generator, Mapping
@@ -16,11 +17,12 @@ import pytest
 
 from pytest_compress import methods, options, progress, zoo
 from pytest_compress.baselines import BaselineFileError
+from pytest_compress.gates import decide, latency_limits
 from pytest_compress.registry import UnknownNameError
 from pytest_compress.results import CaseResult
 from pytest_compress.session import PROPERTY, CompressSession
 from pytest_compress.spec import METHODS, MODELS, NotApplicable
-from pytest_compress.thresholds import Thresholds, decide
+from pytest_compress.thresholds import Thresholds
 
 MARKER = "compress"
 
@@ -137,36 +139,35 @@ class CompressCheck:
         if missing:
             raise pytest.UsageError(f"{item.nodeid}: compress case needs {' and '.join(missing)} (marker or call)")
 
-        from pytest_compress import fingerprint
-        from pytest_compress.runner import RunSettings, run_case, torch_version
+        from pytest_compress.runner import RunSettings, run_case, this_machine
 
         s = session.settings
         store = session.baselines
-        fp = fingerprint.current(torch_version(), s.threads, s.device)
+        fp = this_machine(s.threads, s.device)
         try:
             quality = None if s.update else store.quality(item.nodeid)
             latency = None if s.update else store.latency(item.nodeid, fp)
         except BaselineFileError as exc:
             pytest.fail(f"baseline error: {exc}", pytrace=False)
-        limits = [thresholds.min_speedup] if thresholds.min_speedup else []
-        if latency is not None:
-            limits.append(latency.speedup * (1 - thresholds.latency_tolerance))
+        run = RunSettings(
+            threads=s.threads,
+            device=s.device,
+            latency_budget_s=s.latency_budget_s,
+            confidence=s.policy.confidence,
+            latency_limits=latency_limits(thresholds, latency),
+        )
+        case_args = {"model": case["model"], "method": case["method"], "method_args": case.get("method_args")}
         try:
-            result = run_case(
-                session.models(),
-                test_id=item.nodeid,
-                model=case["model"],
-                method=case["method"],
-                method_args=case.get("method_args"),
-                settings=RunSettings(
-                    threads=s.threads,
-                    device=s.device,
-                    latency_budget_s=s.latency_budget_s,
-                    confidence=s.policy.confidence,
-                    latency_limits=tuple(limits),
-                ),
-                machine=fp,
-            )
+            result = run_case(session.models(), test_id=item.nodeid, settings=run, machine=fp, **case_args)
+            if s.update and s.draws > 1:
+                # The spread: the same case on K-1 more independently trained references (untimed).
+                draws = []
+                for d in range(1, s.draws):
+                    progress.report(f"{item.nodeid}: draw {d + 1}/{s.draws} for the baseline's spread")
+                    extra = dataclasses.replace(run, draw=d, timed=False)
+                    drawn = run_case(session.models(), test_id=item.nodeid, settings=extra, machine=fp, **case_args)
+                    draws.append(drawn.as_draw(d))
+                result = result.with_draws(tuple(draws))
         except NotApplicable as exc:
             pytest.skip(f"{case['method']} does not apply to {case['model']}: {exc}")
         verdict = decide(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -71,18 +71,51 @@ class LatencyResult:
 
 
 @dataclass(frozen=True)
+class DrawResult:
+    """One independent draw of a case: the reference retrained from another seed (and any training
+    the method does reseeded), compressed and scored the same way. A baseline refresh records
+    several, so a later run on a retrained reference is judged against their spread."""
+
+    draw: int
+    reference_metric: float
+    compressed_metric: float
+    compressed_bytes: int
+    reference_sha256: str
+
+
+# How a case's baseline comparison was made (Verdict.baseline):
+EXACT = "exact"  # same reference digest: tight tolerances, identical artifact must match exactly
+SPREAD = "spread"  # reference retrained (another machine / torch): inside the recorded spread?
+TOLERANCE = "tolerance"  # entry has no reference digest or spread (old file): fixed tolerances
+MISSING = "missing"
+WRITTEN = "written"  # --compress-update-baselines
+
+
+@dataclass(frozen=True)
 class Verdict:
     status: str  # "pass" | "fail" | "new-baseline"
     failed_gates: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     stale: bool = False  # better than its baseline beyond tolerance
+    # The threshold gates the user set that were checked (e.g. "accuracy-drop", "speedup"): a case
+    # with none is only held to "unchanged from its baseline", which says nothing about whether
+    # the result is acceptable.
+    limits: tuple[str, ...] = ()
+    baseline: str = ""  # EXACT | SPREAD | TOLERANCE | MISSING | WRITTEN
+    # Spread mode: per gated quantity, the recorded draws' band and the value now (all numbers).
+    spread: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         if self.status == "fail":
             return "fail: " + ", ".join(self.failed_gates)
-        return f"{self.status} (stale baseline)" if self.stale else self.status
+        if self.status == "new-baseline":
+            return self.status
+        parts = ["limits ok" if self.limits else "no limits set", f"baseline {self.baseline or '-'}"]
+        if self.stale:
+            parts.append("stale baseline")
+        return f"{self.status} ({'; '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -104,9 +137,24 @@ class CaseResult:
     # measured and reported, not gated.
     extra_metrics: tuple[MetricResult, ...] = ()
     extra_latency: tuple[LatencyResult, ...] = ()
+    reference_sha256: str = ""  # runner.reference_digest: weights + eval data the case used
+    eval_sha256: str = ""  # runner.data_digest: the eval data and example inputs alone
+    draws: tuple[DrawResult, ...] = ()  # a baseline refresh's extra draws (draw 0 is this result)
 
     def with_verdict(self, verdict: Verdict) -> CaseResult:
         return CaseResult(**{**self.__dict__, "verdict": verdict})
+
+    def with_draws(self, draws: tuple[DrawResult, ...]) -> CaseResult:
+        return CaseResult(**{**self.__dict__, "draws": draws})
+
+    def as_draw(self, draw: int = 0) -> DrawResult:
+        return DrawResult(
+            draw=draw,
+            reference_metric=self.metric.reference,
+            compressed_metric=self.metric.compressed,
+            compressed_bytes=self.size.compressed_bytes,
+            reference_sha256=self.reference_sha256,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -138,9 +186,15 @@ class CaseResult:
                 reasons=tuple(verdict["reasons"]),
                 notes=tuple(verdict["notes"]),
                 stale=verdict["stale"],
+                limits=tuple(verdict.get("limits", ())),
+                baseline=verdict.get("baseline", ""),
+                spread=verdict.get("spread", {}),
             ),
             extra_metrics=tuple(_metric(m) for m in data.get("extra_metrics", ())),
             extra_latency=tuple(LatencyResult.from_dict(t) for t in data.get("extra_latency", ())),
+            reference_sha256=data.get("reference_sha256", ""),
+            eval_sha256=data.get("eval_sha256", ""),
+            draws=tuple(DrawResult(**d) for d in data.get("draws", ())),
         )
 
 

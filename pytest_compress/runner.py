@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from pytest_compress import fingerprint, progress
-from pytest_compress.cache import ModelCache, cache_key
+from pytest_compress.cache import ModelCache, cache_key, tensor_digest
 from pytest_compress.measure import latency as latency_mod
 from pytest_compress.measure.accuracy import per_example
 from pytest_compress.measure.size import count_parameters, linear_weight_storage
@@ -47,6 +47,11 @@ class Reference:
     params: tuple[int, int]
     train_seconds: float = 0.0
     key: str = ""  # cache key of the trained weights ("" for untrained models)
+    # sha256 of what a case compresses and scores against: the weights plus the eval and example
+    # inputs. Baselines compare tightly only when it is unchanged (see baseline_gates).
+    digest: str = ""
+    data_digest: str = ""  # the eval data and example inputs alone
+    draw: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,43 +66,56 @@ class RunSettings:
     # early once its interval is clear of all of them.
     latency_limits: tuple[float, ...] = ()
     seed: int = 0
+    # Which independent draw of the reference (and of any training a method does) this case uses:
+    # 0 is the one every run measures; 1.. are the extra draws a baseline refresh records to learn
+    # how much results spread when the reference is retrained (see spread.py).
+    draw: int = 0
+    # Time the case (draws > 0 only record quality: their timings would say nothing new).
+    timed: bool = True
+
+
+# Draw d initialises the reference from seed + DRAW_SEED_STRIDE * d: far from any seed a model
+# author would pick for draw 0.
+DRAW_SEED_STRIDE = 1009
 
 
 @dataclass
 class ModelStore:
-    """Trained reference models, one per name per process; weights come from the cache when valid."""
+    """Trained reference models, one per (name, draw) per process; weights come from the cache when valid."""
 
     cache: ModelCache
     device: str = "cpu"
-    _refs: dict[str, Reference | BaseException] = field(default_factory=dict)
+    _refs: dict[tuple[str, int], Reference | BaseException] = field(default_factory=dict)
 
-    def get(self, name: str) -> Reference:
-        if name not in self._refs:
+    def get(self, name: str, draw: int = 0) -> Reference:
+        if (name, draw) not in self._refs:
             try:
-                self._refs[name] = self._prepare(name)
+                self._refs[name, draw] = self._prepare(name, draw)
             except Exception as exc:
                 # Remember the failure: every other case of this model would otherwise retrain it.
-                self._refs[name] = exc
+                self._refs[name, draw] = exc
                 raise
-        ref = self._refs[name]
+        ref = self._refs[name, draw]
         if isinstance(ref, BaseException):
             raise RuntimeError(f"model {name!r} failed to build earlier in this run: {ref!r}") from ref
         return ref
 
-    def _prepare(self, name: str) -> Reference:
+    def _prepare(self, name: str, draw: int = 0) -> Reference:
         spec = MODELS.get(name)()
         if not isinstance(spec, ModelSpec):
             raise TypeError(f"model {name!r}: its registered function returned {type(spec).__name__}, not ModelSpec")
-        seed = int(spec.settings.get("seed", 0))
+        seed = int(spec.settings.get("seed", 0)) + DRAW_SEED_STRIDE * draw
         torch.manual_seed(seed)
         module = spec.build()
         source, seconds, key = "built", 0.0, ""
+        label = name if draw == 0 else f"{name} (draw {draw})"
         if spec.train is not None:
             key = cache_key(
                 module,
                 build=spec.build,
                 train=spec.train,
-                settings=dict(spec.settings),
+                # Draw 0 keeps the key it always had; other draws are other models.
+                settings=dict(spec.settings) | ({"draw": draw} if draw else {}),
                 train_data=spec.train_data,
             )
             cached = self.cache.load(name, key)
@@ -105,15 +123,16 @@ class ModelStore:
                 module.load_state_dict(cached, strict=True)
                 source = "cache"
             else:
-                progress.report(f"training {name} (no valid cache entry) ...")
+                progress.report(f"training {label} (no valid cache entry) ...")
                 start = time.perf_counter()
                 torch.manual_seed(seed)
                 spec.train(module, spec.train_data)
                 seconds = time.perf_counter() - start
                 path = self.cache.save(name, key, module.state_dict(), {"settings": repr(dict(spec.settings))})
-                progress.report(f"trained {name} in {seconds:.1f} s -> {path}")
+                progress.report(f"trained {label} in {seconds:.1f} s -> {path}")
                 source = "trained"
         module.eval().to(self.device)
+        data = data_digest(spec)
         timing_module = copy.deepcopy(module)
         metrics = all_metrics(spec)
         outcomes, outputs = per_example(
@@ -136,7 +155,30 @@ class ModelStore:
             payload_bytes=len(dense_payload(module)),
             params=count_parameters(module),
             train_seconds=seconds,
+            digest=reference_digest(module, data),
+            data_digest=data,
+            draw=draw,
         )
+
+
+def data_digest(spec: ModelSpec) -> str:
+    """sha256 of the eval data and example inputs: what every case of the model is scored and timed on."""
+    tensors: dict[str, torch.Tensor] = {}
+    for group, items in (("eval", spec.eval_data), ("example", spec.example_inputs)):
+        for i, item in enumerate(items):
+            if isinstance(item, torch.Tensor):
+                tensors[f"{group}.{i}"] = item
+            else:  # e.g. a list of variable-length tensors
+                for j, t in enumerate(item):
+                    tensors[f"{group}.{i}.{j}"] = torch.as_tensor(t)
+    return tensor_digest(tensors)
+
+
+def reference_digest(module: nn.Module, data_sha256: str) -> str:
+    """sha256 of the reference's weights and its data digest: equal digests mean a case compressed
+    and scored exactly the same inputs."""
+    weights = tensor_digest(dict(module.state_dict()))
+    return hashlib.sha256(f"{weights}|{data_sha256}".encode()).hexdigest()
 
 
 def all_metrics(spec: ModelSpec) -> tuple[Metric, ...]:
@@ -158,7 +200,7 @@ def run_case(
     machine: fingerprint.Fingerprint | None = None,
 ) -> CaseResult:
     """Measure one case. ``machine`` is the fingerprint the caller already computed, if any."""
-    ref = store.get(model)
+    ref = store.get(model, settings.draw)
     spec = ref.spec
     m = METHODS.get(method)
     config = m.make_config(method_args)
@@ -168,7 +210,7 @@ def run_case(
         if spec.calib_data is not None
         else (spec.train_data[0][:256] if spec.train_data is not None else spec.eval_data[0][:256]),
         train_data=spec.train_data,
-        seed=settings.seed,
+        seed=settings.seed + settings.draw,
         student=spec.student,
         evaluate=functools.partial(_evaluate_primary, spec, ref),
         train_cache=functools.partial(store.cache.trained, ref.key) if ref.key else None,
@@ -193,14 +235,16 @@ def run_case(
     # Time before evaluating. torch.ao's x86 quantized kernels keep state from their first call:
     # measured here, a ResNet-18 int8 model first run on a batch of 256 then ran batch-1 inference
     # at 4.2 ms instead of 1.9 ms. Deployment runs batch-1 from the start, so timing does too.
-    lat = time_pair(ref.timing_module, compressed, spec.example_inputs, settings, settings.device, device)
-    lat = dataclasses.replace(lat, workload=spec.forward_name)
-    extra_latency = tuple(
-        time_workload(
-            name, _synced(make(ref.timing_module), settings.device), _synced(make(compressed), device), settings
+    lat, extra_latency = None, ()
+    if settings.timed:
+        lat = time_pair(ref.timing_module, compressed, spec.example_inputs, settings, settings.device, device)
+        lat = dataclasses.replace(lat, workload=spec.forward_name)
+        extra_latency = tuple(
+            time_workload(
+                name, _synced(make(ref.timing_module), settings.device), _synced(make(compressed), device), settings
+            )
+            for name, make in spec.workloads.items()
         )
-        for name, make in spec.workloads.items()
-    )
     metrics = all_metrics(spec)
     outcomes, _ = per_example(
         compressed, metrics, *spec.eval_data, spec.eval_batch_size, device, reference_outputs=ref.outputs
@@ -231,7 +275,9 @@ def run_case(
         extra_latency=extra_latency,
         model_source=ref.source,
         artifact_sha256=hashlib.sha256(artifact.payload).hexdigest(),
-        fingerprint=(machine or fingerprint.current(torch.__version__, settings.threads, settings.device)).to_dict(),
+        reference_sha256=ref.digest,
+        eval_sha256=ref.data_digest,
+        fingerprint=(machine or this_machine(settings.threads, settings.device)).to_dict(),
         details={
             **artifact.details,
             "compress_seconds": round(compress_s, 3),
@@ -269,7 +315,12 @@ def clear_of(limits: tuple[float, ...]):  # noqa: ANN201
 
 
 def torch_version() -> str:
-    return torch.__version__
+    return str(torch.__version__)  # a TorchVersion, not a str: xdist cannot serialise it
+
+
+def this_machine(threads: int, device: str) -> fingerprint.Fingerprint:
+    """The latency-baseline key of this process: CPU, torch, threads, device and kernel set."""
+    return fingerprint.current(torch_version(), threads, device, torch.backends.cpu.get_cpu_capability())
 
 
 def paired_metric(

@@ -1,4 +1,6 @@
-"""Thresholds (what the user demands) and gates (how a result is judged against them and baselines).
+"""Thresholds (the limits the user sets) and the gates that judge a result against them.
+
+Comparisons with stored baselines are in ``baseline_gates.py``; ``gates.py`` puts both together.
 
 Pure functions over results: no torch, no pytest, so every rule is unit-testable.
 """
@@ -10,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pytest_compress.baselines import LatencyBaseline, QualityBaseline
-from pytest_compress.results import CaseResult, Verdict
+from pytest_compress.results import CaseResult
 from pytest_compress.units import fmt_bytes, fmt_metric, fmt_metric_delta, fmt_ratio
 
 
@@ -166,132 +167,3 @@ def threshold_gates(r: CaseResult, t: Thresholds, policy: Policy = Policy()) -> 
             )
         )
     return gates
-
-
-def baseline_gates(r: CaseResult, base: QualityBaseline, t: Thresholds, where: str) -> list[Gate]:
-    unit = r.metric.unit
-    if base.artifact_sha256 and base.artifact_sha256 == r.artifact_sha256:
-        # The very same bytes: size and metric must match exactly. A difference is a bug
-        # (non-deterministic evaluation, a changed eval set), never noise.
-        same = (
-            r.size.compressed_bytes == base.compressed_bytes
-            and round(r.metric.compressed, 6) == base.compressed_metric
-            and round(r.metric.reference, 6) == base.reference_metric
-        )
-        return [
-            Gate(
-                "identical-artifact",
-                same,
-                f"identical artifact (sha256 {r.artifact_sha256[:12]}) but results differ from baseline: "
-                f"size {r.size.compressed_bytes} vs {base.compressed_bytes} B, {r.metric.name} "
-                f"{fmt_metric(r.metric.compressed, unit)} vs {fmt_metric(base.compressed_metric, unit)}, reference "
-                f"{fmt_metric(r.metric.reference, unit)} vs {fmt_metric(base.reference_metric, unit)} — this is a "
-                f"bug (non-deterministic evaluation, changed eval data) or a hand-edited baseline, not noise [{where}]",
-            )
-        ]
-    gates = []
-    limit = base.compressed_bytes * (1 + t.size_tolerance)
-    change = r.size.compressed_bytes / base.compressed_bytes - 1 if base.compressed_bytes else math.inf
-    gates.append(
-        Gate(
-            "size-baseline",
-            r.size.compressed_bytes <= limit,
-            f"size {r.size.compressed_bytes} B vs baseline {base.compressed_bytes} B ({change:+.1%}) "
-            f"> size_tolerance {t.size_tolerance:.1%} [{where}]",
-        )
-    )
-    for gate, label, now, then in (
-        ("accuracy-baseline", r.metric.name, r.metric.compressed, base.compressed_metric),
-        ("reference-baseline", f"reference {r.metric.name}", r.metric.reference, base.reference_metric),
-    ):
-        worse = (then - now) if r.metric.higher_is_better else (now - then)
-        gates.append(
-            Gate(
-                gate,
-                worse <= t.accuracy_tolerance + 1e-12,
-                f"{label} {fmt_metric(now, unit)} vs baseline {fmt_metric(then, unit)} "
-                f"(-{fmt_metric_delta(worse, unit)}) > accuracy_tolerance "
-                f"{fmt_metric_delta(t.accuracy_tolerance, unit)} [{where}]",
-            )
-        )
-    return gates
-
-
-def stale_findings(
-    r: CaseResult, base: QualityBaseline | None, lat_base: LatencyBaseline | None, t: Thresholds, policy: Policy
-) -> list[str]:
-    """Results better than their baseline beyond tolerance: the baseline no longer describes reality."""
-    found = []
-    unit = r.metric.unit
-    if base is not None and not (base.artifact_sha256 and base.artifact_sha256 == r.artifact_sha256):
-        if r.size.compressed_bytes < base.compressed_bytes * (1 - t.size_tolerance):
-            found.append(f"size {r.size.compressed_bytes} B is smaller than baseline {base.compressed_bytes} B")
-        better = (r.metric.compressed - base.compressed_metric) * (1 if r.metric.higher_is_better else -1)
-        if better > t.accuracy_tolerance + 1e-12:
-            found.append(
-                f"{r.metric.name} {fmt_metric(r.metric.compressed, unit)} is better than baseline "
-                f"{fmt_metric(base.compressed_metric, unit)}"
-            )
-    if lat_base is not None and r.latency is not None:
-        ceiling = lat_base.speedup * (1 + t.latency_tolerance)
-        if policy.worse_than(r.latency.speedup_ci, ceiling, higher_is_better=False):
-            found.append(f"speedup {fmt_ratio(r.latency.speedup)} is above baseline {fmt_ratio(lat_base.speedup)}")
-    return found
-
-
-def latency_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, where: str, policy: Policy) -> Gate:
-    assert r.latency is not None
-    floor = base.speedup * (1 - t.latency_tolerance)
-    return Gate(
-        "latency-baseline",
-        not policy.worse_than(r.latency.speedup_ci, floor, higher_is_better=True),
-        f"speedup {fmt_ratio(r.latency.speedup)} {_ci(*r.latency.speedup_ci, fmt_ratio)} vs baseline "
-        f"{fmt_ratio(base.speedup)}: below {fmt_ratio(floor)} (latency_tolerance {t.latency_tolerance:.0%}, "
-        f"{policy.confidence:.0%} {policy.mode}) [{where}]",
-    )
-
-
-def decide(
-    r: CaseResult,
-    t: Thresholds,
-    *,
-    quality: QualityBaseline | None,
-    latency: LatencyBaseline | None,
-    quality_where: str,
-    latency_where: str,
-    update: bool,
-    nodeid: str,
-    policy: Policy = Policy(),
-) -> Verdict:
-    """All gates for one case -> a verdict with one-line reasons for every failed gate."""
-    gates = threshold_gates(r, t, policy)
-    notes: list[str] = []
-    if update:
-        notes.append(f"baseline written to {quality_where}")
-    elif quality is None:
-        gates.append(
-            Gate(
-                "baseline-missing",
-                False,
-                f"no baseline for {nodeid} in {quality_where}; create it with "
-                f"`pytest '{nodeid}' --compress-update-baselines` and commit the file",
-            )
-        )
-    else:
-        gates.extend(baseline_gates(r, quality, t, quality_where))
-    if r.latency is not None and not update:
-        if latency is None:
-            notes.append(f"no latency baseline for this machine ({latency_where}): latency gated by in-run ratio only")
-        else:
-            gates.append(latency_baseline_gate(r, latency, t, latency_where, policy))
-    stale = [] if update else stale_findings(r, quality, latency, t, policy)
-    if stale:
-        message = f"stale baseline: {'; '.join(stale)}; refresh with --compress-update-baselines"
-        if policy.strict_baselines:
-            gates.append(Gate("stale-baseline", False, message))
-        else:
-            notes.append(message)
-    failed = [g for g in gates if not g.ok]
-    if failed:
-        return Verdict("fail", tuple(g.name for g in failed), tuple(g.message for g in failed), tuple(notes))
-    return Verdict("new-baseline" if update else "pass", (), (), tuple(notes), stale=bool(stale))

@@ -9,11 +9,16 @@ import pytest
 # A user's conftest, as the README tells them to write it: one model, two deliberately bad methods.
 PROJECT_CONFTEST = textwrap.dedent(
     '''
+    import os
+
     import pytest_compress as pc
 
     @pc.register_model("blobs-mlp")
     def blobs_mlp():
         import torch
+        # Test knobs: another initialisation seed stands in for a machine whose kernels retrain the
+        # reference differently; an eval offset changes the eval data under the same weights.
+        seed, offset = int(os.environ.get("BLOBS_SEED", "0")), int(os.environ.get("BLOBS_EVAL_OFFSET", "0"))
         g = torch.Generator().manual_seed(0)
         centers = torch.randn(3, 16, generator=g) * 0.8
         y = torch.arange(600) % 3
@@ -31,7 +36,8 @@ PROJECT_CONFTEST = textwrap.dedent(
                 opt.step()
 
         return pc.ModelSpec(build=build, train=train, train_data=(x[:400], y[:400]),
-                            eval_data=(x[400:], y[400:]), example_inputs=(x[:1],), settings={"epochs": 60})
+                            eval_data=(x[400 + offset:], y[400 + offset:]), example_inputs=(x[:1],),
+                            settings={"epochs": 60, **({"seed": seed} if seed else {})})
 
     @pc.register_method("noisy")
     def noisy(model, config, ctx):
@@ -81,6 +87,6 @@ PROJECT_TESTS = textwrap.dedent(
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeconftest(PROJECT_CONFTEST)
     pytester.makepyfile(test_model=PROJECT_TESTS)
-    # Short timing budget: these tests check the workflow, not speed.
-    pytester.makeini("[pytest]\ncompress_latency_budget = 0.2\n")
+    # Short timing budget: these tests check the workflow, not speed; 3 draws keep refreshes quick.
+    pytester.makeini("[pytest]\ncompress_latency_budget = 0.2\ncompress_draws = 3\n")
     return pytester

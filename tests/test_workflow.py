@@ -92,7 +92,7 @@ def test_better_than_baseline_warns_and_fails_under_strict_baselines(project: py
     result = project.runpytest("--compress-report")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
-        ["*StaleBaselineWarning*stale baseline: size * B is smaller than baseline * B*", "*pass (stale baseline)*"]
+        ["*StaleBaselineWarning*stale baseline: size * B is smaller than baseline * B*", "*pass (*; stale baseline)*"]
     )
     result = project.runpytest("--compress-strict-baselines")
     result.assert_outcomes(failed=2)
@@ -184,8 +184,10 @@ def test_reports_in_all_formats(project: pytest.Pytester) -> None:
 
 def test_corrupt_cache_entry_is_rebuilt(project: pytest.Pytester) -> None:
     project.runpytest(UPDATE).assert_outcomes(passed=2)
-    (entry,) = (project.path / ".compress-cache" / "models").glob("*.safetensors")
-    entry.write_bytes(entry.read_bytes()[:-64])
+    entries = list((project.path / ".compress-cache" / "models").glob("*.safetensors"))
+    assert len(entries) == 3  # one reference per draw (compress_draws = 3)
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes()[:-64])
     result = project.runpytest("--compress-report", "-W", "default")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*cache entry *is corrupt*rebuilding it*", "*0 reused from cache, 1 trained*"])
@@ -240,3 +242,51 @@ def test_unknown_method_option_fails_the_test(project: pytest.Pytester) -> None:
     result = project.runpytest("test_opt.py")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*method 'prune-unstructured' has no option(s) sparsty; valid options: *sparsity*"])
+
+
+def test_retrained_reference_is_judged_against_the_recorded_spread(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    data = json.loads((project.path / "baselines" / "test_model.json").read_text())
+    for case in data["cases"].values():
+        assert case["spread"]["draws"] == 3 and len(case["spread"]["drop"]) == 3
+        assert len(case["reference_sha256"]) == 64 and len(case["eval_sha256"]) == 64
+    # Same machine, same reference: the exact comparison.
+    result = project.runpytest("--compress-report=json:exact.json")
+    result.assert_outcomes(passed=2)
+    rows = json.loads((project.path / "exact.json").read_text())["rows"]
+    assert {r["baseline"]["comparison"] for r in rows} == {"exact"}
+    # Another initialisation stands in for another machine's kernels: another reference, same data.
+    monkeypatch.setenv("BLOBS_SEED", "7")
+    result = project.runpytest("--compress-report", "--compress-report=json:spread.json")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*pass (limits ok; baseline spread)*", "*pass (no limits set; baseline spread)*"])
+    rows = json.loads((project.path / "spread.json").read_text())["rows"]
+    for row in rows:
+        assert row["baseline"]["comparison"] == "spread"
+        band = row["baseline"]["spread"]["accuracy-baseline"]
+        assert band["draws"] == 3 and band["low"] <= band["now"] <= band["high"]
+    # A real regression on the retrained reference still fails, named against the spread.
+    project.makepyfile(
+        test_model="""
+        import pytest
+
+        @pytest.mark.compress(model="blobs-mlp", method="int8-dynamic")
+        def test_int8(compress_check):
+            compress_check(method="noisy")
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*accuracy drop * outside the baseline's retraining spread (3 draws*"])
+
+
+def test_changed_eval_data_fails_even_for_an_identical_artifact(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.runpytest(UPDATE).assert_outcomes(passed=2)
+    monkeypatch.setenv("BLOBS_EVAL_OFFSET", "1")
+    result = project.runpytest()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*eval data changed: digest * vs baseline *not comparable*"])

@@ -31,6 +31,12 @@ class Row:
     details: dict[str, Any]  # what the method reported (calibration size, control accuracy, ...)
     extra_metrics: tuple[tuple[str, str], ...] = ()  # (name, unit) of secondary metrics
     workloads: tuple[str, ...] = ()  # names of extra latency workloads
+    # Which threshold gates the user's limits added (empty: the case is held only to its baseline),
+    # how the baseline comparison was made (exact / spread / tolerance / missing / written) and,
+    # for spread, each gated quantity's band and value now.
+    limits: tuple[str, ...] = ()
+    baseline_comparison: str = ""
+    spread: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +45,8 @@ class Row:
             "method": self.method,
             "method_config": self.method_config,
             "verdict": self.verdict,
+            "limits_checked": list(self.limits),
+            "baseline": {"comparison": self.baseline_comparison, "spread": self.spread or {}},
             "reasons": list(self.reasons),
             "notes": list(self.notes),
             "metric": self.metric_name,
@@ -105,6 +113,9 @@ def build_row(r: CaseResult) -> Row:
         details=dict(r.details),
         extra_metrics=tuple((em.name, em.unit) for em in r.extra_metrics),
         workloads=tuple(t.workload for t in r.extra_latency),
+        limits=r.verdict.limits,
+        baseline_comparison=r.verdict.baseline,
+        spread=dict(r.verdict.spread),
     )
 
 

@@ -1,0 +1,82 @@
+"""The decision for one case: the limits the user set (``thresholds.py``) plus the comparisons
+with stored baselines (``baseline_gates.py``) -> a ``Verdict`` with one-line reasons.
+
+Also the *gate plan* the timing needs before it runs: every speedup limit a gate will compare
+against, so sampling can stop once all of them are settled.
+"""
+
+from __future__ import annotations
+
+from pytest_compress.baseline_gates import compare_quality, latency_baseline_gate, latency_floor, latency_stale
+from pytest_compress.baselines import LatencyBaseline, QualityBaseline
+from pytest_compress.results import MISSING, WRITTEN, CaseResult, Verdict
+from pytest_compress.thresholds import Gate, Policy, Thresholds, threshold_gates
+
+
+def latency_limits(t: Thresholds, latency: LatencyBaseline | None) -> tuple[float, ...]:
+    """The speedup limits the gates will use: ``min_speedup`` and the latency baseline's floor."""
+    limits = [t.min_speedup] if t.min_speedup else []
+    if latency is not None:
+        limits.append(latency_floor(latency, t))
+    return tuple(limits)
+
+
+def decide(
+    r: CaseResult,
+    t: Thresholds,
+    *,
+    quality: QualityBaseline | None,
+    latency: LatencyBaseline | None,
+    quality_where: str,
+    latency_where: str,
+    update: bool,
+    nodeid: str,
+    policy: Policy = Policy(),
+) -> Verdict:
+    """All gates for one case -> a verdict with one-line reasons for every failed gate."""
+    gates = threshold_gates(r, t, policy)
+    limits = tuple(g.name for g in gates)
+    notes: list[str] = []
+    stale: list[str] = []
+    spread: dict = {}
+    if update:
+        mode = WRITTEN
+        draws = 1 + len(r.draws)
+        notes.append(f"baseline written to {quality_where} ({draws} draw{'s' if draws > 1 else ''})")
+    elif quality is None:
+        mode = MISSING
+        gates.append(
+            Gate(
+                "baseline-missing",
+                False,
+                f"no baseline for {nodeid} in {quality_where}; create it with "
+                f"`pytest '{nodeid}' --compress-update-baselines` and commit the file",
+            )
+        )
+    else:
+        comparison = compare_quality(r, quality, t, quality_where, policy)
+        mode, spread = comparison.mode, comparison.spread
+        gates.extend(comparison.gates)
+        stale.extend(comparison.stale)
+        if mode == "tolerance":
+            notes.append(
+                f"{quality_where} records no reference digest or spread for this case: compared with fixed "
+                "tolerances; refresh it with --compress-update-baselines"
+            )
+    if r.latency is not None and not update:
+        if latency is None:
+            notes.append(f"no latency baseline for this machine ({latency_where}): latency gated by in-run ratio only")
+        else:
+            gates.append(latency_baseline_gate(r, latency, t, latency_where, policy))
+            stale.extend(latency_stale(r, latency, t, policy))
+    if stale:
+        message = f"stale baseline: {'; '.join(stale)}; refresh with --compress-update-baselines"
+        if policy.strict_baselines:
+            gates.append(Gate("stale-baseline", False, message))
+        else:
+            notes.append(message)
+    failed = [g for g in gates if not g.ok]
+    common = {"notes": tuple(notes), "limits": limits, "baseline": mode, "spread": spread}
+    if failed:
+        return Verdict("fail", tuple(g.name for g in failed), tuple(g.message for g in failed), **common)
+    return Verdict("new-baseline" if update else "pass", stale=bool(stale), **common)

@@ -1,0 +1,170 @@
+"""Baselines that know their spread: the band rule, the schema, and each comparison path."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from pytest_compress.baseline_gates import compare_quality
+from pytest_compress.baselines import BaselineFileError, BaselineStore, QualityBaseline
+from pytest_compress.fingerprint import Fingerprint
+from pytest_compress.gates import decide
+from pytest_compress.results import DrawResult
+from pytest_compress.spread import Spread, SpreadError, band
+from pytest_compress.thresholds import Policy, Thresholds
+from tests.helpers import make_result
+
+FP = Fingerprint(cpu="cpu-x", cores=2, machine="x86_64", torch="2.14.1", threads=1)
+REF_A, REF_B, EVAL = "a" * 64, "b" * 64, "e" * 64
+
+
+def _result(ref_acc: float = 0.98, cmp_acc: float = 0.97, cmp_bytes: int = 1000, ref: str = REF_A, **kw):
+    r = make_result(ref_acc=ref_acc, cmp_acc=cmp_acc, cmp_bytes=cmp_bytes, speedup=None, **kw)
+    return dataclasses.replace(r, reference_sha256=ref, eval_sha256=EVAL)
+
+
+def _recorded(drops: list[float], refs: list[float] | None = None) -> QualityBaseline:
+    """A baseline whose draw 0 is 0.98 -> 0.98 - drops[0], with the other draws as given."""
+    refs = refs or [0.98] * len(drops)
+    first = _result(ref_acc=refs[0], cmp_acc=refs[0] - drops[0])
+    draws = tuple(
+        DrawResult(d, refs[d], refs[d] - drops[d], 1000, f"{d:064d}") for d in range(1, len(drops))
+    )
+    return QualityBaseline.from_result(first.with_draws(draws))
+
+
+def test_band_is_a_t_prediction_interval_with_a_tolerance_floor() -> None:
+    values = [0.01, 0.02, 0.03, 0.02, 0.02]
+    b = band(values, 0.99, floor=0.0)
+    sd = 0.00707107  # sample sd of the values
+    half = 4.604095 * sd * math.sqrt(1 + 1 / 5)  # t(4, 0.995)
+    assert b.mean == pytest.approx(0.02) and b.sd == pytest.approx(sd, rel=1e-5)
+    assert (b.low, b.high) == pytest.approx((0.02 - half, 0.02 + half), rel=1e-5)
+    assert not b.floored
+    wide = band(values, 0.99, floor=0.1)
+    assert wide.floored and (wide.low, wide.high) == pytest.approx((-0.08, 0.12))
+    one = band([0.5], 0.99, floor=0.01)  # a single draw: the tolerance alone
+    assert (one.low, one.high) == pytest.approx((0.49, 0.51))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"reference": [1.0], "compressed": [1.0], "drop": [0.0], "compressed_bytes": []},
+        {"reference": [float("nan")], "compressed": [1.0], "drop": [0.0], "compressed_bytes": [1]},
+        {"reference": [], "compressed": [], "drop": [], "compressed_bytes": []},
+        {"reference": [1.0], "compressed": [1.0], "drop": [0.0]},
+        {"reference": "1", "compressed": [1.0], "drop": [0.0], "compressed_bytes": [1]},
+        {"reference": [1.0], "compressed": [1.0], "drop": [0.0], "compressed_bytes": [1], "draws": 3},
+    ],
+)
+def test_malformed_spreads_are_refused(bad: dict) -> None:
+    with pytest.raises(SpreadError):
+        Spread.from_json(bad)
+
+
+def test_spread_round_trips_through_the_baseline_file(tmp_path: Path) -> None:
+    base = _recorded([0.01, 0.02, 0.03])
+    r = _result(cmp_acc=0.97).with_draws(
+        (DrawResult(1, 0.98, 0.96, 1000, "1" * 64), DrawResult(2, 0.98, 0.95, 1000, "2" * 64))
+    )
+    store = BaselineStore(tmp_path)
+    store.stage(r, "s/t.py::a", FP)
+    store.flush()
+    entry = json.loads((tmp_path / "s" / "t.json").read_text())["cases"]["a"]
+    assert entry["reference_sha256"] == REF_A and entry["eval_sha256"] == EVAL
+    assert entry["spread"] == {
+        "draws": 3,
+        "reference": [0.98, 0.98, 0.98],
+        "compressed": [0.97, 0.96, 0.95],
+        "drop": pytest.approx([0.01, 0.02, 0.03]),
+        "compressed_bytes": [1000, 1000, 1000],
+    }
+    loaded = BaselineStore(tmp_path).quality("s/t.py::a")
+    assert loaded.spread.drop == pytest.approx(base.spread.drop)
+    assert loaded.reference_sha256 == REF_A
+
+
+def test_a_bad_spread_in_a_file_names_the_file(tmp_path: Path) -> None:
+    store = BaselineStore(tmp_path)
+    store.stage(_result(), "s/t.py::a", FP)
+    store.flush()
+    path = tmp_path / "s" / "t.json"
+    data = json.loads(path.read_text())
+    data["cases"]["a"]["spread"]["drop"] = ["x"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(BaselineFileError, match=r"t\.json: entry 'a' has a bad spread .*--compress-update-baselines"):
+        BaselineStore(tmp_path).quality("s/t.py::a")
+
+
+def test_same_reference_uses_the_exact_comparison() -> None:
+    base = _recorded([0.01, 0.05, 0.09])  # a wide spread must not loosen the exact comparison
+    c = compare_quality(_result(cmp_acc=0.955), base, Thresholds(), "b.json")  # 1.5 pt worse than draw 0
+    assert c.mode == "exact" and [g.name for g in c.gates if not g.ok] == ["accuracy-baseline"]
+
+
+def test_retrained_reference_inside_the_spread_passes_and_outside_fails() -> None:
+    base = _recorded([0.01, 0.02, 0.03, 0.02, 0.02])  # band [~-0.02, ~0.06]
+    inside = compare_quality(_result(cmp_acc=0.935, ref=REF_B), base, Thresholds(), "b.json")
+    assert inside.mode == "spread" and all(g.ok for g in inside.gates)
+    assert inside.spread["accuracy-baseline"]["now"] == pytest.approx(0.045)
+    outside = compare_quality(_result(cmp_acc=0.90, ref=REF_B), base, Thresholds(), "b.json")
+    (failed,) = [g for g in outside.gates if not g.ok]
+    assert failed.name == "accuracy-baseline"
+    assert "accuracy drop 8.00 pt outside the baseline's retraining spread (5 draws 2.00 pt" in failed.message
+    assert "reference retrained: digest bbbbbbbbbbbb vs recorded aaaaaaaaaaaa" in failed.message
+
+
+def test_spread_gates_the_reference_and_the_size_too() -> None:
+    base = _recorded([0.01] * 5, refs=[0.98, 0.975, 0.985, 0.98, 0.98])
+    c = compare_quality(_result(ref_acc=0.90, cmp_acc=0.89, ref=REF_B, cmp_bytes=1200), base, Thresholds(), "b")
+    assert {g.name for g in c.gates if not g.ok} == {"reference-baseline", "size-baseline"}
+    # The size never moved across draws: the 1% size tolerance is the band (floor).
+    assert c.spread["size-baseline"]["floored"] and c.spread["size-baseline"]["high"] == pytest.approx(1010)
+
+
+def test_better_than_the_spread_is_a_stale_baseline() -> None:
+    base = _recorded([0.05, 0.06, 0.05, 0.06, 0.05])
+    v = decide(
+        _result(cmp_acc=0.98, ref=REF_B),
+        Thresholds(),
+        quality=base,
+        latency=None,
+        quality_where="b.json",
+        latency_where="l.json",
+        update=False,
+        nodeid="s/t.py::a",
+        policy=Policy(),
+    )
+    assert v.status == "pass" and v.stale and v.baseline == "spread"
+    assert v.label == "pass (no limits set; baseline spread; stale baseline)"
+
+
+def test_entries_without_digest_or_spread_use_fixed_tolerances_and_say_so() -> None:
+    old = dataclasses.replace(_recorded([0.01]), reference_sha256="", spread=None, eval_sha256="")
+    v = decide(
+        _result(ref=REF_B),
+        Thresholds(max_accuracy_drop=0.05),
+        quality=old,
+        latency=None,
+        quality_where="b.json",
+        latency_where="l.json",
+        update=False,
+        nodeid="s/t.py::a",
+        policy=Policy(),
+    )
+    assert v.status == "pass" and v.baseline == "tolerance" and v.limits == ("accuracy-drop",)
+    assert any("records no reference digest or spread" in n for n in v.notes)
+    assert v.label == "pass (limits ok; baseline tolerance)"
+
+
+def test_changed_eval_data_fails_in_every_mode() -> None:
+    base = _recorded([0.01, 0.02, 0.03])
+    for ref in (REF_A, REF_B):
+        r = dataclasses.replace(_result(ref=ref), eval_sha256="f" * 64)
+        c = compare_quality(r, base, Thresholds(), "b.json")
+        assert c.gates[0].name == "eval-data" and not c.gates[0].ok
