@@ -23,7 +23,7 @@ from typing import Any
 from pytest_compress.baselines import LatencyBaseline, QualityBaseline
 from pytest_compress.results import EXACT, SPREAD, TOLERANCE, CaseResult
 from pytest_compress.spread import band
-from pytest_compress.thresholds import Gate, Policy, Thresholds, _ci
+from pytest_compress.thresholds import DEFAULT_POLICY, Gate, Policy, Thresholds, _ci
 from pytest_compress.units import fmt_metric, fmt_metric_delta, fmt_ratio
 
 
@@ -36,7 +36,7 @@ class QualityComparison:
 
 
 def compare_quality(
-    r: CaseResult, base: QualityBaseline, t: Thresholds, where: str, policy: Policy = Policy()
+    r: CaseResult, base: QualityBaseline, t: Thresholds, where: str, policy: Policy = DEFAULT_POLICY
 ) -> QualityComparison:
     same_reference = bool(base.reference_sha256) and base.reference_sha256 == r.reference_sha256
     if same_reference or not base.reference_sha256:
@@ -148,9 +148,8 @@ def spread_comparison(
         worse = now > b.high if higher_is_worse else now < b.low
         better = now < b.low if higher_is_worse else now > b.high
         out.spread[name] = {**b.to_dict(), "now": round(float(now), 6)}
-        spread_note = (
-            f"{b.draws} draws {fmt(b.mean)} sd {fmt(b.sd)}, {conf:.0%} band [{fmt(b.low)}, {fmt(b.high)}]"
-            + (" (tolerance floor)" if b.floored else "")
+        spread_note = f"{b.draws} draws {fmt(b.mean)} sd {fmt(b.sd)}, {conf:.0%} band [{fmt(b.low)}, {fmt(b.high)}]" + (
+            " (tolerance floor)" if b.floored else ""
         )
         out.gates.append(
             Gate(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pytest_compress.baseline_gates import compare_quality, latency_baseline_gate, latency_floor, latency_stale
 from pytest_compress.baselines import LatencyBaseline, QualityBaseline
 from pytest_compress.results import MISSING, WRITTEN, CaseResult, Verdict
-from pytest_compress.thresholds import Gate, Policy, Thresholds, threshold_gates
+from pytest_compress.thresholds import DEFAULT_POLICY, Gate, Policy, Thresholds, threshold_gates
 
 
 def latency_limits(t: Thresholds, latency: LatencyBaseline | None) -> tuple[float, ...]:
@@ -31,7 +31,7 @@ def decide(
     latency_where: str,
     update: bool,
     nodeid: str,
-    policy: Policy = Policy(),
+    policy: Policy = DEFAULT_POLICY,
 ) -> Verdict:
     """All gates for one case -> a verdict with one-line reasons for every failed gate."""
     gates = threshold_gates(r, t, policy)

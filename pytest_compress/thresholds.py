@@ -86,6 +86,9 @@ class Policy:
         return (lo if self.mode == "lenient" else hi) > limit
 
 
+DEFAULT_POLICY = Policy()
+
+
 @dataclass(frozen=True)
 class Gate:
     name: str

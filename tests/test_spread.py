@@ -31,9 +31,7 @@ def _recorded(drops: list[float], refs: list[float] | None = None) -> QualityBas
     """A baseline whose draw 0 is 0.98 -> 0.98 - drops[0], with the other draws as given."""
     refs = refs or [0.98] * len(drops)
     first = _result(ref_acc=refs[0], cmp_acc=refs[0] - drops[0])
-    draws = tuple(
-        DrawResult(d, refs[d], refs[d] - drops[d], 1000, f"{d:064d}") for d in range(1, len(drops))
-    )
+    draws = tuple(DrawResult(d, refs[d], refs[d] - drops[d], 1000, f"{d:064d}") for d in range(1, len(drops)))
     return QualityBaseline.from_result(first.with_draws(draws))
 
 
