@@ -42,7 +42,7 @@ if __package__ in (None, ""):  # run as a file (python bench/x.py): make the rep
 
 from bench.common import emit  # noqa: E402
 from pytest_compress.measure.latency import interleaved
-from pytest_compress.stats import paired_bootstrap_ci
+from pytest_compress.paired import drop_interval
 
 MIN_SPEEDUP = 0.95
 CONFIDENCE = 0.99
@@ -222,7 +222,7 @@ def accuracy_section(trials: int = 500, n: int = 360) -> list[str]:
             ref = np.where(u < p_b, 1.0, np.where(u < p_b + p_c, 0.0, 1.0))
             cmp = np.where(u < p_b, 0.0, 1.0)
             drop = float((ref - cmp).mean())
-            lo, hi = paired_bootstrap_ci(ref.tolist(), cmp.tolist(), confidence=0.99, seed=trial, resamples=1000)
+            lo, hi = drop_interval(ref.tolist(), cmp.tolist(), confidence=0.99, seed=trial)
             counts["point estimate > 1 pt"] += drop > budget
             counts["ours lenient (99%)"] += lo > budget
             counts["ours strict (99%)"] += hi > budget

@@ -17,6 +17,7 @@ eval set are not comparable, so a changed eval set fails and says so.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,27 +177,49 @@ def _value(unit: str):  # noqa: ANN202
     return lambda v: fmt_metric(v, unit)
 
 
-def latency_floor(base: LatencyBaseline, t: Thresholds) -> float:
-    """The slowest speedup the latency baseline allows: the gate and the timing's stop rule share it."""
+def latency_floor(base: LatencyBaseline, t: Thresholds, confidence: float) -> float:
+    """The slowest speedup the latency baseline allows; the gate and the timing's stop rule share it.
+
+    With recorded draws: the low end of the band one new run's speedup is expected in (its
+    half-width at least ``latency_tolerance``); without: ``latency_tolerance`` below the speedup.
+    """
+    if len(base.speedups) >= 2:
+        return band(base.speedups, confidence, floor=t.latency_tolerance * statistics.fmean(base.speedups)).low
     return base.speedup * (1 - t.latency_tolerance)
 
 
 def latency_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, where: str, policy: Policy) -> Gate:
     assert r.latency is not None
-    floor = latency_floor(base, t)
+    lat = r.latency
+    floor = latency_floor(base, t, policy.confidence)
+    conf = f"{policy.confidence:.0%} {policy.mode}"
+    if len(base.speedups) >= 2:
+        # The band already holds the run-to-run noise of a run's median speedup, so lenient compares
+        # the median itself; strict asks the whole interval to clear the band.
+        worse = (lat.speedup if policy.mode == "lenient" else lat.speedup_ci[0]) < floor
+        spread = f"{len(base.speedups)} recorded runs {fmt_ratio(statistics.fmean(base.speedups))}, {conf} band floor"
+        return Gate(
+            "latency-baseline",
+            not worse,
+            f"speedup {fmt_ratio(lat.speedup)} {_ci(*lat.speedup_ci, fmt_ratio)} below the baseline's run-to-run "
+            f"spread ({spread} {fmt_ratio(floor)}; latency_tolerance {t.latency_tolerance:.0%} is its least "
+            f"width) [{where}]",
+        )
     return Gate(
         "latency-baseline",
-        not policy.worse_than(r.latency.speedup_ci, floor, higher_is_better=True),
-        f"speedup {fmt_ratio(r.latency.speedup)} {_ci(*r.latency.speedup_ci, fmt_ratio)} vs baseline "
+        not policy.worse_than(lat.speedup_ci, floor, higher_is_better=True),
+        f"speedup {fmt_ratio(lat.speedup)} {_ci(*lat.speedup_ci, fmt_ratio)} vs baseline "
         f"{fmt_ratio(base.speedup)}: below {fmt_ratio(floor)} (latency_tolerance {t.latency_tolerance:.0%}, "
-        f"{policy.confidence:.0%} {policy.mode}) [{where}]",
+        f"{conf}) [{where}]",
     )
 
 
 def latency_stale(r: CaseResult, base: LatencyBaseline, t: Thresholds, policy: Policy) -> list[str]:
     if r.latency is None:
         return []
-    ceiling = base.speedup * (1 + t.latency_tolerance)
+    floor = latency_floor(base, t, policy.confidence)
+    center = statistics.fmean(base.speedups) if len(base.speedups) >= 2 else base.speedup
+    ceiling = 2 * center - floor  # the floor's mirror image
     if policy.worse_than(r.latency.speedup_ci, ceiling, higher_is_better=False):
         return [f"speedup {fmt_ratio(r.latency.speedup)} is above baseline {fmt_ratio(base.speedup)}"]
     return []

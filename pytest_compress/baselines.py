@@ -9,6 +9,7 @@ run and written once, atomically, at the end of the session.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,9 @@ class LatencyBaseline:
     speedup: float
     reference_ms: float
     compressed_ms: float
+    # The in-run speedups of the K draws a refresh timed (draw 0 first): the run-to-run spread the
+    # latency gate compares with. Empty in files written before spreads existed.
+    speedups: tuple[float, ...] = ()
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str]:
@@ -173,12 +177,17 @@ class BaselineStore:
         if entry is None:
             return None
         try:
-            return LatencyBaseline(
+            speedups = tuple(float(v) for v in entry.get("speedups", ()))
+            base = LatencyBaseline(
                 speedup=float(entry["speedup"]),
                 reference_ms=float(entry["reference_ms"]),
                 compressed_ms=float(entry["compressed_ms"]),
+                speedups=speedups,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+            if not all(math.isfinite(v) and v > 0 for v in (base.speedup, *speedups)):
+                raise ValueError("speedups must be finite and > 0")
+            return base
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BaselineFileError(
                 f"{path}: entry {nodeid!r} is malformed (missing or bad field {exc}); "
                 "fix it or re-create it with --compress-update-baselines"
@@ -225,6 +234,9 @@ class BaselineStore:
                 "compressed_ms": round(result.latency.compressed_ms, 4),
                 "pairs": result.latency.pairs,
             }
+            speedups = [d.speedup for d in result.draws if d.speedup is not None]
+            if speedups:
+                cases[nodeid]["speedups"] = [round(v, 4) for v in (result.latency.speedup, *speedups)]
             for extra in result.extra_latency:  # informational: the forward's ratio is what gates
                 cases[nodeid][extra.workload] = {
                     "speedup": round(extra.speedup, 4),

@@ -13,11 +13,11 @@ from pytest_compress.results import MISSING, WRITTEN, CaseResult, Verdict
 from pytest_compress.thresholds import DEFAULT_POLICY, Gate, Policy, Thresholds, threshold_gates
 
 
-def latency_limits(t: Thresholds, latency: LatencyBaseline | None) -> tuple[float, ...]:
+def latency_limits(t: Thresholds, latency: LatencyBaseline | None, policy: Policy) -> tuple[float, ...]:
     """The speedup limits the gates will use: ``min_speedup`` and the latency baseline's floor."""
     limits = [t.min_speedup] if t.min_speedup else []
     if latency is not None:
-        limits.append(latency_floor(latency, t))
+        limits.append(latency_floor(latency, t, policy.confidence))
     return tuple(limits)
 
 

@@ -154,17 +154,18 @@ class CompressCheck:
             device=s.device,
             latency_budget_s=s.latency_budget_s,
             confidence=s.policy.confidence,
-            latency_limits=latency_limits(thresholds, latency),
+            latency_limits=latency_limits(thresholds, latency, s.policy),
         )
         case_args = {"model": case["model"], "method": case["method"], "method_args": case.get("method_args")}
         try:
             result = run_case(session.models(), test_id=item.nodeid, settings=run, machine=fp, **case_args)
             if s.update and s.draws > 1:
-                # The spread: the same case on K-1 more independently trained references (untimed).
+                # The spread: the same case on K-1 more independently trained references; each is
+                # timed too (the forward only), which gives the latency baseline its run-to-run spread.
                 draws = []
                 for d in range(1, s.draws):
                     progress.report(f"{item.nodeid}: draw {d + 1}/{s.draws} for the baseline's spread")
-                    extra = dataclasses.replace(run, draw=d, timed=False)
+                    extra = dataclasses.replace(run, draw=d, workloads=False)
                     drawn = run_case(session.models(), test_id=item.nodeid, settings=extra, machine=fp, **case_args)
                     draws.append(drawn.as_draw(d))
                 result = result.with_draws(tuple(draws))

@@ -81,6 +81,7 @@ class DrawResult:
     compressed_metric: float
     compressed_bytes: int
     reference_sha256: str
+    speedup: float | None = None  # the draw's in-run speedup (forward), when timed
 
 
 # How a case's baseline comparison was made (Verdict.baseline):
@@ -154,6 +155,7 @@ class CaseResult:
             compressed_metric=self.metric.compressed,
             compressed_bytes=self.size.compressed_bytes,
             reference_sha256=self.reference_sha256,
+            speedup=self.latency.speedup if self.latency is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from pytest_compress.measure.size import count_parameters, linear_weight_storage
 from pytest_compress.results import CaseResult, LatencyResult, MetricResult, SizeResult
 from pytest_compress.serialize import dense_payload
 from pytest_compress.spec import METHODS, MODELS, Artifact, MethodContext, Metric, ModelSpec
-from pytest_compress.stats import discordant, mcnemar_exact_p, paired_bootstrap_ci
+from pytest_compress.paired import discordant, drop_interval, is_binary, mcnemar_exact_p
 
 DENSE = "torch.save(state_dict)"
 
@@ -70,8 +70,10 @@ class RunSettings:
     # 0 is the one every run measures; 1.. are the extra draws a baseline refresh records to learn
     # how much results spread when the reference is retrained (see spread.py).
     draw: int = 0
-    # Time the case (draws > 0 only record quality: their timings would say nothing new).
+    # Time the forward, and the model's extra workloads (a baseline refresh's extra draws time
+    # only the forward: its run-to-run spread is what the latency baseline records).
     timed: bool = True
+    workloads: bool = True
 
 
 # Draw d initialises the reference from seed + DRAW_SEED_STRIDE * d: far from any seed a model
@@ -243,7 +245,7 @@ def run_case(
             time_workload(
                 name, _synced(make(ref.timing_module), settings.device), _synced(make(compressed), device), settings
             )
-            for name, make in spec.workloads.items()
+            for name, make in (spec.workloads.items() if settings.workloads else ())
         )
     metrics = all_metrics(spec)
     outcomes, _ = per_example(
@@ -327,10 +329,10 @@ def paired_metric(
     metric: Metric, ref: tuple[float, ...], cmp: tuple[float, ...], confidence: float, seed: int
 ) -> MetricResult:
     """Both models' metric on the same examples, with a paired interval for the drop."""
-    lo, hi = paired_bootstrap_ci(ref, cmp, confidence=confidence, seed=seed, aggregate=metric.aggregate)
+    lo, hi = drop_interval(ref, cmp, confidence=confidence, seed=seed, aggregate=metric.aggregate)
     if not metric.higher_is_better:  # drop = compressed - reference
         lo, hi = -hi, -lo
-    binary = all(v in (0.0, 1.0) for v in ref + cmp)
+    binary = is_binary(ref, cmp)
     return MetricResult(
         name=metric.name,
         unit=metric.unit,

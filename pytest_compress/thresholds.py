@@ -31,7 +31,9 @@ class Thresholds:
     # Allowed change against the stored baseline before a case fails.
     size_tolerance: float = 0.01  # relative
     accuracy_tolerance: float = 0.01  # absolute, metric unit
-    latency_tolerance: float = 0.25  # relative, on the speedup ratio
+    # Relative, on the speedup: the least half-width of the latency baseline's run-to-run band (or,
+    # for a baseline without recorded runs, the allowed fall).
+    latency_tolerance: float = 0.05
 
     def __post_init__(self) -> None:
         for f in fields(self):

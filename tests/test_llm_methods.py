@@ -24,7 +24,7 @@ from pytest_compress.methods.weight_only import (
 )
 from pytest_compress.serialize import pack_codes, unpack_codes
 from pytest_compress.spec import Metric, NotApplicable
-from pytest_compress.stats import paired_bootstrap_ci
+from pytest_compress.paired import bca_ci
 
 FAST = settings(max_examples=25, deadline=None)
 
@@ -177,7 +177,7 @@ def test_perplexity_aggregate_and_its_interval():
     nll = Metric(name="perplexity", unit="per byte", higher_is_better=False, score=None, aggregate="exp-mean")
     assert nll.value([1.0, 3.0]) == pytest.approx(math.exp(2.0))
     ref, cmp = [1.0, 1.2, 0.9, 1.1] * 10, [1.1, 1.3, 1.0, 1.2] * 10
-    lo, hi = paired_bootstrap_ci(ref, cmp, confidence=0.9, aggregate="exp-mean")
+    lo, hi = bca_ci(ref, cmp, confidence=0.9, aggregate="exp-mean")
     # Every resample's mean NLLs differ by exactly 0.1 nats (its perplexity difference still varies).
     exact = math.exp(sum(ref) / 40) - math.exp(sum(cmp) / 40)
     assert lo <= exact <= hi < 0

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_compress.baseline_gates import compare_quality
-from pytest_compress.baselines import BaselineFileError, BaselineStore, QualityBaseline
+from pytest_compress.baseline_gates import compare_quality, latency_floor
+from pytest_compress.baselines import BaselineFileError, BaselineStore, LatencyBaseline, QualityBaseline
 from pytest_compress.fingerprint import Fingerprint
-from pytest_compress.gates import decide
+from pytest_compress.gates import decide, latency_limits
 from pytest_compress.results import DrawResult
 from pytest_compress.spread import Spread, SpreadError, band
 from pytest_compress.thresholds import Policy, Thresholds
@@ -166,3 +166,51 @@ def test_changed_eval_data_fails_in_every_mode() -> None:
         r = dataclasses.replace(_result(ref=ref), eval_sha256="f" * 64)
         c = compare_quality(r, base, Thresholds(), "b.json")
         assert c.gates[0].name == "eval-data" and not c.gates[0].ok
+
+
+def _latency_verdict(speedup: float, ci: tuple[float, float], base: LatencyBaseline, mode: str = "lenient"):
+    r = dataclasses.replace(make_result(speedup=speedup, speedup_ci=ci), reference_sha256=REF_A, eval_sha256=EVAL)
+    return decide(
+        r,
+        Thresholds(),
+        quality=QualityBaseline.from_result(r),
+        latency=base,
+        quality_where="b.json",
+        latency_where="l.json",
+        update=False,
+        nodeid="s/t.py::a",
+        policy=Policy(mode=mode),
+    )
+
+
+def test_latency_baseline_with_recorded_runs_gates_on_their_spread() -> None:
+    runs = (4.48, 4.40, 4.55, 4.45, 4.50)
+    base = LatencyBaseline(4.48, 1.0, 0.22, speedups=runs)
+    floor = latency_floor(base, Thresholds(), 0.99)
+    assert floor == pytest.approx(band(runs, 0.99, floor=0.05 * 4.476).low)
+    assert 4.0 < floor < 4.476 * 0.95
+    # Every quantized conv run twice: 3.33x [2.91, 3.59] passed a 25% fixed tolerance; not the spread.
+    v = _latency_verdict(3.33, (2.91, 3.59), base)
+    assert v.failed_gates == ("latency-baseline",)
+    assert "below the baseline's run-to-run spread (5 recorded runs 4.48x" in v.reasons[0]
+    assert _latency_verdict(4.43, (4.2, 4.6), base).status == "pass"
+    # strict: the whole interval must clear the band's floor
+    assert _latency_verdict(4.43, (3.9, 4.6), base, mode="strict").failed_gates == ("latency-baseline",)
+    # the timing plan stops on the same floor the gate uses
+    assert latency_limits(Thresholds(min_speedup=1.5), base, Policy()) == (1.5, floor)
+
+
+def test_latency_spreads_are_recorded_and_bad_ones_refused(tmp_path: Path) -> None:
+    r = make_result(speedup=2.0).with_draws(tuple(DrawResult(d, 0.98, 0.97, 1000, "", 2.0 + d / 100) for d in (1, 2)))
+    store = BaselineStore(tmp_path)
+    store.stage(r, "s/t.py::a", FP)
+    store.flush()
+    path = tmp_path / "latency" / f"{FP.slug}.json"
+    data = json.loads(path.read_text())
+    assert data["cases"]["s/t.py::a"]["speedups"] == [2.0, 2.01, 2.02]
+    assert BaselineStore(tmp_path).latency("s/t.py::a", FP).speedups == (2.0, 2.01, 2.02)
+    for bad in ([2.0, float("nan")], [2.0, -1.0], "fast"):
+        data["cases"]["s/t.py::a"]["speedups"] = bad
+        path.write_text(json.dumps(data))
+        with pytest.raises(BaselineFileError, match="is malformed"):
+            BaselineStore(tmp_path).latency("s/t.py::a", FP)

@@ -99,7 +99,8 @@ def test_within_tolerance_or_better_passes(changes) -> None:
 def test_latency_baseline_gate_and_in_run_note() -> None:
     r = make_result(speedup=1.4)
     assert _decide(r, quality=_base(r), latency=LatencyBaseline(2.0, 2.0, 1.0)).failed_gates == ("latency-baseline",)
-    assert _decide(r, quality=_base(r), latency=LatencyBaseline(1.8, 2.0, 1.1)).status == "pass"  # 1.4 >= 1.35
+    loose = Thresholds(latency_tolerance=0.25)
+    assert _decide(r, loose, quality=_base(r), latency=LatencyBaseline(1.8, 2.0, 1.1)).status == "pass"  # 1.4 >= 1.35
     v = _decide(r, quality=_base(r), latency=None)
     assert v.status == "pass" and any("latency gated by in-run ratio only" in n for n in v.notes)
 
