@@ -25,10 +25,10 @@ from pytest_compress.cache import ModelCache, cache_key, tensor_digest
 from pytest_compress.measure import latency as latency_mod
 from pytest_compress.measure.accuracy import per_example
 from pytest_compress.measure.size import count_parameters, linear_weight_storage
+from pytest_compress.paired import discordant, drop_interval, is_binary, mcnemar_exact_p
 from pytest_compress.results import CaseResult, LatencyResult, MetricResult, SizeResult
 from pytest_compress.serialize import dense_payload
 from pytest_compress.spec import METHODS, MODELS, Artifact, MethodContext, Metric, ModelSpec
-from pytest_compress.paired import discordant, drop_interval, is_binary, mcnemar_exact_p
 
 DENSE = "torch.save(state_dict)"
 

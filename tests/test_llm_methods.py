@@ -22,9 +22,9 @@ from pytest_compress.methods.weight_only import (
     encode_weight_only,
     quantize_weights,
 )
+from pytest_compress.paired import bca_ci
 from pytest_compress.serialize import pack_codes, unpack_codes
 from pytest_compress.spec import Metric, NotApplicable
-from pytest_compress.paired import bca_ci
 
 FAST = settings(max_examples=25, deadline=None)
 
