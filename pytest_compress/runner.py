@@ -61,6 +61,7 @@ class RunSettings:
     latency_budget_s: float = 1.5
     latency_min_pairs: int = 10
     latency_target_width: float = 0.10
+    latency_looks: int = 4  # planned looks of the group-sequential stop rule (measure/latency.py)
     confidence: float = 0.99
     # Speedup limits the gates will compare against (min_speedup, baseline floor): timing stops
     # early once its interval is clear of all of them.
@@ -394,6 +395,7 @@ def time_workload(
                 target_rel_width=settings.latency_target_width,
                 confidence=settings.confidence,
                 decided=clear_of(settings.latency_limits),
+                looks=settings.latency_looks,
             )
     finally:
         torch.set_num_threads(previous)

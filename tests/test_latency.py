@@ -92,3 +92,49 @@ def test_noisy_ratios_keep_sampling_until_the_interval_is_narrow_or_budget_ends(
     assert clock.now >= 1.0
     lo, hi = t.speedup_ci
     assert lo < t.speedup < hi or lo <= t.speedup <= hi
+
+
+def _boundary_runs(runs: int, looks: int, limit: float = 0.95, sigma: float = 0.05) -> int:
+    """Runs whose lenient gate fails although the true median ratio is exactly ``limit``."""
+    import math
+    import random
+
+    from pytest_compress.runner import clear_of
+
+    rng = random.Random(11)
+    fails = 0
+    for _ in range(runs):
+        clock = FakeClock()
+
+        def ref() -> None:
+            clock.now += 0.010 * math.exp(rng.gauss(0, sigma))
+
+        def cmp() -> None:
+            clock.now += 0.010 / limit * math.exp(rng.gauss(0, sigma))
+
+        t = interleaved(ref, cmp, budget_s=1.5, confidence=0.99, decided=clear_of((limit,)), looks=looks, clock=clock)
+        fails += t.speedup_ci[1] < limit
+    return fails
+
+
+def test_sequential_looks_keep_the_lenient_false_alarm_rate_at_the_boundary() -> None:
+    # True ratio exactly at min_speedup: a lenient 99% gate may fail at most 0.5% of runs; allow 2x.
+    assert _boundary_runs(1000, looks=4) <= 10
+
+
+def test_with_limits_a_narrow_interval_that_straddles_a_limit_does_not_stop_sampling() -> None:
+    clock = FakeClock()
+    costs = iter([0.0105, 0.0100] * 10_000)  # ratio alternates 0.952 / 1.0: median straddles 0.975
+
+    def cmp() -> None:
+        clock.now += next(costs)
+
+    from pytest_compress.runner import clear_of
+
+    t = interleaved(
+        clock.work("A", 0.010), cmp, budget_s=2.0, target_rel_width=0.10, decided=clear_of((0.975,)), clock=clock
+    )
+    lo, hi = t.speedup_ci
+    assert lo < 0.975 < hi and clock.now >= 2.0  # undecided: it used the whole budget
+    t = interleaved(clock.work("A", 0.010), cmp, budget_s=2.0, target_rel_width=0.10, clock=clock)
+    assert len(t.ratios) == 25  # no limit: the narrow interval stops it at the first look (a quarter of 2 s)
