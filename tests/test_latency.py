@@ -106,10 +106,10 @@ def _boundary_runs(runs: int, looks: int, limit: float = 0.95, sigma: float = 0.
     for _ in range(runs):
         clock = FakeClock()
 
-        def ref() -> None:
+        def ref(clock: FakeClock = clock) -> None:
             clock.now += 0.010 * math.exp(rng.gauss(0, sigma))
 
-        def cmp() -> None:
+        def cmp(clock: FakeClock = clock) -> None:
             clock.now += 0.010 / limit * math.exp(rng.gauss(0, sigma))
 
         t = interleaved(ref, cmp, budget_s=1.5, confidence=0.99, decided=clear_of((limit,)), looks=looks, clock=clock)
