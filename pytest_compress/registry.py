@@ -52,6 +52,14 @@ class Registry(Generic[T]):
             )
         self._entries[name] = Entry(name=name, target=target, summary=summary or _first_line(target))
 
+    def replace(self, name: str, target: T) -> T:
+        """Swap a registered entry for ``target`` and return the one it replaces (a declared
+        built-in is imported first). For fault injection (``bench/inject.py``) and tests, where
+        replacing a method on purpose is the point; ``add`` refuses it, to catch accidents."""
+        previous = self.get(name)
+        self._entries[name] = Entry(name=name, target=target, summary=self._entries[name].summary)
+        return previous
+
     def names(self) -> list[str]:
         return sorted(self._entries)
 
