@@ -1,7 +1,7 @@
 """Coverage of the accuracy-drop interval the gates use, when few examples disagree.
 
 Drives the shipped path (``pytest_compress.paired.drop_interval`` on per-example 0/1 outcomes,
-exactly what ``runner.paired_metric`` calls) on simulated test sets of n = 360 examples, the size
+exactly what ``measure.accuracy.paired_metric`` calls) on simulated test sets of n = 360 examples, the size
 of the vision suite's held-out set: each example flips right -> wrong with probability
 (D + drop) / 2 and wrong -> right with (D - drop) / 2, so D is the discordance and ``drop`` the
 true accuracy drop. Counts how often the true drop lies above / below the 99% interval: each tail

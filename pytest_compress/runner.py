@@ -23,10 +23,9 @@ from torch import nn
 from pytest_compress import fingerprint, progress
 from pytest_compress.cache import ModelCache, cache_key, tensor_digest
 from pytest_compress.measure import latency as latency_mod
-from pytest_compress.measure.accuracy import per_example
+from pytest_compress.measure.accuracy import paired_metric, per_example
 from pytest_compress.measure.size import count_parameters, linear_weight_storage
-from pytest_compress.paired import discordant, drop_interval, is_binary, mcnemar_exact_p
-from pytest_compress.results import CaseResult, LatencyResult, MetricResult, SizeResult
+from pytest_compress.results import CaseResult, LatencyResult, SizeResult
 from pytest_compress.serialize import dense_payload
 from pytest_compress.spec import METHODS, MODELS, Artifact, MethodContext, Metric, ModelSpec
 
@@ -324,30 +323,6 @@ def torch_version() -> str:
 def this_machine(threads: int, device: str) -> fingerprint.Fingerprint:
     """The latency-baseline key of this process: CPU, torch, threads, device and kernel set."""
     return fingerprint.current(torch_version(), threads, device, torch.backends.cpu.get_cpu_capability())
-
-
-def paired_metric(
-    metric: Metric, ref: tuple[float, ...], cmp: tuple[float, ...], confidence: float, seed: int
-) -> MetricResult:
-    """Both models' metric on the same examples, with a paired interval for the drop."""
-    lo, hi = drop_interval(ref, cmp, confidence=confidence, seed=seed, aggregate=metric.aggregate)
-    if not metric.higher_is_better:  # drop = compressed - reference
-        lo, hi = -hi, -lo
-    binary = is_binary(ref, cmp)
-    return MetricResult(
-        name=metric.name,
-        unit=metric.unit,
-        higher_is_better=metric.higher_is_better,
-        reference=metric.value(ref),
-        compressed=metric.value(cmp),
-        examples=len(cmp),
-        reference_outcomes=ref,
-        compressed_outcomes=cmp,
-        drop_ci=(lo, hi),
-        mcnemar_p=mcnemar_exact_p(*discordant(ref, cmp)) if binary else None,
-        aggregate=metric.aggregate,
-        definition=metric.definition,
-    )
 
 
 def time_pair(

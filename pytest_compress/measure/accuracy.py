@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from pytest_compress.paired import discordant, drop_interval, is_binary, mcnemar_exact_p
+from pytest_compress.results import MetricResult
 from pytest_compress.spec import Metric
 
 
@@ -48,3 +50,27 @@ def per_example(
             raise ValueError(f"metric {m.name!r} returned {flat.numel()} scores for {len(inputs)} examples")
         result[m.name] = tuple(float(v) for v in flat.tolist())
     return result, (kept if keep_outputs else None)
+
+
+def paired_metric(
+    metric: Metric, ref: tuple[float, ...], cmp: tuple[float, ...], confidence: float, seed: int
+) -> MetricResult:
+    """Both models' metric on the same examples, with a paired interval for the drop."""
+    lo, hi = drop_interval(ref, cmp, confidence=confidence, seed=seed, aggregate=metric.aggregate)
+    if not metric.higher_is_better:  # drop = compressed - reference
+        lo, hi = -hi, -lo
+    binary = is_binary(ref, cmp)
+    return MetricResult(
+        name=metric.name,
+        unit=metric.unit,
+        higher_is_better=metric.higher_is_better,
+        reference=metric.value(ref),
+        compressed=metric.value(cmp),
+        examples=len(cmp),
+        reference_outcomes=ref,
+        compressed_outcomes=cmp,
+        drop_ci=(lo, hi),
+        mcnemar_p=mcnemar_exact_p(*discordant(ref, cmp)) if binary else None,
+        aggregate=metric.aggregate,
+        definition=metric.definition,
+    )
