@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pytest_compress.baseline_gates import compare_quality, latency_baseline_gate, latency_floor, latency_stale
 from pytest_compress.baselines import LatencyBaseline, QualityBaseline
-from pytest_compress.results import MISSING, WRITTEN, CaseResult, Verdict
+from pytest_compress.results import MISSING, TOLERANCE, WRITTEN, CaseResult, Verdict
 from pytest_compress.thresholds import DEFAULT_POLICY, Gate, Policy, Thresholds, threshold_gates
 
 
@@ -58,7 +58,7 @@ def decide(
         mode, spread = comparison.mode, comparison.spread
         gates.extend(comparison.gates)
         stale.extend(comparison.stale)
-        if mode == "tolerance":
+        if mode == TOLERANCE:
             notes.append(
                 f"{quality_where} records no reference digest or spread for this case: compared with fixed "
                 "tolerances; refresh it with --compress-update-baselines"

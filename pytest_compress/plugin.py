@@ -7,7 +7,6 @@ imported inside the fixture, on first use.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 import warnings
 from collections.abc import Generator, Mapping
@@ -139,7 +138,7 @@ class CompressCheck:
         if missing:
             raise pytest.UsageError(f"{item.nodeid}: compress case needs {' and '.join(missing)} (marker or call)")
 
-        from pytest_compress.runner import RunSettings, run_case, this_machine
+        from pytest_compress.runner import RunSettings, run_case, run_draws, this_machine
 
         s = session.settings
         store = session.baselines
@@ -160,15 +159,8 @@ class CompressCheck:
         try:
             result = run_case(session.models(), test_id=item.nodeid, settings=run, machine=fp, **case_args)
             if s.update and s.draws > 1:
-                # The spread: the same case on K-1 more independently trained references; each is
-                # timed too (the forward only), which gives the latency baseline its run-to-run spread.
-                draws = []
-                for d in range(1, s.draws):
-                    progress.report(f"{item.nodeid}: draw {d + 1}/{s.draws} for the baseline's spread")
-                    extra = dataclasses.replace(run, draw=d, workloads=False)
-                    drawn = run_case(session.models(), test_id=item.nodeid, settings=extra, machine=fp, **case_args)
-                    draws.append(drawn.as_draw(d))
-                result = result.with_draws(tuple(draws))
+                draws = run_draws(session.models(), s.draws, test_id=item.nodeid, settings=run, machine=fp, **case_args)
+                result = result.with_draws(draws)
         except NotApplicable as exc:
             pytest.skip(f"{case['method']} does not apply to {case['model']}: {exc}")
         verdict = decide(

@@ -25,7 +25,7 @@ from pytest_compress.cache import ModelCache, cache_key, tensor_digest
 from pytest_compress.measure import latency as latency_mod
 from pytest_compress.measure.accuracy import paired_metric, per_example
 from pytest_compress.measure.size import count_parameters, linear_weight_storage
-from pytest_compress.results import CaseResult, LatencyResult, SizeResult
+from pytest_compress.results import CaseResult, DrawResult, LatencyResult, SizeResult
 from pytest_compress.serialize import dense_payload
 from pytest_compress.spec import METHODS, MODELS, Artifact, MethodContext, Metric, ModelSpec
 
@@ -286,6 +286,26 @@ def run_case(
             "train_seconds": round(ref.train_seconds, 1),
         },
     )
+
+
+def run_draws(
+    store: ModelStore,
+    draws: int,
+    *,
+    test_id: str,
+    settings: RunSettings,
+    machine: fingerprint.Fingerprint | None = None,
+    **case: Any,
+) -> tuple[DrawResult, ...]:
+    """Draws 1..draws-1 of a case for a baseline's spread: each on its own retrained reference
+    (and reseeded method training), timed too (the forward only), so the baseline learns the
+    run-to-run spread of the speedup as well."""
+    out = []
+    for d in range(1, draws):
+        progress.report(f"{test_id}: draw {d + 1}/{draws} for the baseline's spread")
+        extra = dataclasses.replace(settings, draw=d, workloads=False)
+        out.append(run_case(store, test_id=test_id, settings=extra, machine=machine, **case).as_draw(d))
+    return tuple(out)
 
 
 def _synced(call: Callable[[], object], device: str) -> Callable[[], object]:
