@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 OTHER_CACHE := .compress-cache/other-kernels
 
-.PHONY: report test test-other-kernels baselines readme-coverage lint readme-results readme-bench readme-lm readme-gates clean-cache
+.PHONY: report test test-other-kernels baselines readme-coverage readme-power lint readme-results readme-bench readme-lm readme-gates clean-cache
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ report: $(STAMP)
 	$(BIN)/pytest suites/ --compress-report
 
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --compress-report=md:reports/suite.md
 	$(MAKE) --no-print-directory test-other-kernels
 
 # Verdicts must hold on a machine whose kernels train other weights: retrain every reference from
@@ -29,7 +29,7 @@ test: $(STAMP)
 test-other-kernels: $(STAMP)
 	rm -rf $(OTHER_CACHE)
 	env $$($(BIN)/python tools/other_kernels.py) $(BIN)/pytest suites/ -p no:cacheprovider \
-		--compress-cache-dir=$(OTHER_CACHE) --compress-report
+		--compress-cache-dir=$(OTHER_CACHE) --compress-report --compress-report=md:reports/other-kernels.md
 
 # Re-records baselines/ from scratch with the spread of 5 independently trained references per model
 # (see README); other machines' latency files are kept.
@@ -42,10 +42,17 @@ readme-coverage: $(STAMP)
 	$(BIN)/python bench/interval_coverage.py --trials 4000 --out reports/interval_coverage.md
 	$(BIN)/python tools/update_readme.py coverage reports/interval_coverage.md README.md
 
-# Regenerates the README's results section from a fresh run (never typed by hand).
+# Regenerates the README's results section from a fresh run (never typed by hand); after
+# `make test`, `python tools/update_readme.py results reports/suite.md` splices that run's table.
 readme-results: $(STAMP)
 	$(BIN)/pytest suites/ --compress-report=md:reports/suite.md
 	$(BIN)/python tools/update_readme.py results reports/suite.md README.md
+
+# Plants real regressions into the suite and counts which the gates catch, on this machine's kernels
+# and on the emulated other machine (run `make test` first: it leaves that machine's model cache).
+readme-power: $(STAMP)
+	$(BIN)/python bench/regression_power.py --out reports/regression_power.md
+	$(BIN)/python tools/update_readme.py power reports/regression_power.md README.md
 
 # Runs the vision speed benchmark and puts its table in the README.
 readme-bench: $(STAMP)
@@ -59,7 +66,7 @@ readme-lm: $(STAMP)
 
 # Runs the gate-quality benchmark (about 15 minutes) and puts its table in the README.
 readme-gates: $(STAMP)
-	$(BIN)/python bench/gate_quality.py --reps 20 --out reports/gate_quality.md
+	$(BIN)/python bench/gate_quality.py --reps 40 --pb-reps 10 --out reports/gate_quality.md
 	$(BIN)/python tools/update_readme.py gates reports/gate_quality.md README.md
 
 lint: $(STAMP)
