@@ -65,9 +65,11 @@ def compare_quality(
 def tolerance_gates(r: CaseResult, base: QualityBaseline, t: Thresholds, where: str) -> list[Gate]:
     """The tight comparison: fixed tolerances, and an identical artifact must reproduce exactly."""
     unit = r.metric.unit
-    if base.artifact_sha256 and base.artifact_sha256 == r.artifact_sha256:
-        # The very same bytes: size and metric must match exactly. A difference is a bug
-        # (non-deterministic evaluation, a changed eval set), never noise.
+    same_kernels = bool(base.kernels) and base.kernels == r.fingerprint.get("kernels")
+    if base.artifact_sha256 and base.artifact_sha256 == r.artifact_sha256 and same_kernels:
+        # The very same bytes under the same kernels: size and metric must match exactly. A
+        # difference is a bug (non-deterministic evaluation), never noise. (Under other kernels
+        # the same bytes evaluate with other rounding: the tolerances below apply.)
         same = (
             r.size.compressed_bytes == base.compressed_bytes
             and round(r.metric.compressed, 6) == base.compressed_metric

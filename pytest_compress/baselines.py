@@ -39,6 +39,10 @@ class QualityBaseline:
     # What the case compressed (runner.reference_digest); "" in files written before it existed.
     reference_sha256: str = ""
     eval_sha256: str = ""  # runner.data_digest
+    # The kernel set the entry was measured under (Fingerprint.kernels): evaluation under another
+    # one rounds differently, so only the same kernels must reproduce an identical artifact's
+    # metric bit for bit. "" in files written before it was recorded.
+    kernels: str = ""
     # The K draws a refresh recorded (draw 0 first); None in files written before spreads existed.
     spread: Spread | None = None
 
@@ -55,6 +59,7 @@ class QualityBaseline:
             artifact_sha256=r.artifact_sha256,
             reference_sha256=r.reference_sha256,
             eval_sha256=r.eval_sha256,
+            kernels=str(r.fingerprint.get("kernels", "")),
             spread=Spread.from_values(
                 [d.reference_metric for d in draws],
                 [d.compressed_metric for d in draws],
@@ -83,6 +88,7 @@ class QualityBaseline:
             },
             "reference_sha256": self.reference_sha256,
             "eval_sha256": self.eval_sha256,
+            "kernels": self.kernels,
         }
         if self.spread is not None:
             doc["spread"] = self.spread.to_json(DIGITS)
@@ -116,6 +122,7 @@ class QualityBaseline:
             artifact_sha256=str(data["size"].get("artifact_sha256", "")),
             reference_sha256=str(data.get("reference_sha256", "")),
             eval_sha256=str(data.get("eval_sha256", "")),
+            kernels=str(data.get("kernels", "")),
             spread=Spread.from_json(data["spread"]) if data.get("spread") is not None else None,
         )
 

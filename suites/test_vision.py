@@ -47,8 +47,10 @@ def test_fp16(compress_check, model, compute):
         pytest.param(RESNET, marks=pytest.mark.compress(min_size_reduction=3.5, min_speedup=1.5)),
         pytest.param(MOBILENET, marks=pytest.mark.compress(min_speedup=1.2)),
         # No fuse_model(): PT2E + torch.compile. Only the MLP Linears and the patch projection
-        # become int8 (attention stays float), so no 4x size claim; the compiled int8 is faster.
-        pytest.param(VIT, marks=pytest.mark.compress(min_size_reduction=1.4, min_speedup=1.1)),
+        # become int8 (attention stays float), so no 4x size claim. No speed claim either: the
+        # compiled int8 ViT ran 1.37x on AVX-512 VNNI kernels but 1.01x [0.95, 1.09] under AVX2
+        # kernels (make test-other-kernels); this machine's latency baseline guards its speed.
+        pytest.param(VIT, marks=pytest.mark.compress(min_size_reduction=1.4)),
     ],
 )
 # Folded BatchNorm biases and per-channel scales cost a little: "about 4x" is held as >= 3x.

@@ -51,5 +51,12 @@ def make_result(
         artifact_sha256=sha,
         latency=latency,
         model_source="cache",
-        fingerprint={"cpu": "cpu-x", "cores": 2, "machine": "x86_64", "torch": "2.14.1", "threads": 1},
+        fingerprint={
+            "cpu": "cpu-x",
+            "cores": 2,
+            "machine": "x86_64",
+            "torch": "2.14.1",
+            "threads": 1,
+            "kernels": "AVX2",
+        },
     )

@@ -215,3 +215,15 @@ def test_latency_spreads_are_recorded_and_bad_ones_refused(tmp_path: Path) -> No
         path.write_text(json.dumps(data))
         with pytest.raises(BaselineFileError, match="is malformed"):
             BaselineStore(tmp_path).latency("s/t.py::a", FP)
+
+
+def test_an_identical_artifact_must_reproduce_exactly_only_under_the_same_kernels() -> None:
+    recorded = _result(cmp_acc=0.97)
+    base = QualityBaseline.from_result(dataclasses.replace(recorded, artifact_sha256="s" * 64))
+    assert base.kernels == "AVX2"
+    rounding = dataclasses.replace(recorded, artifact_sha256="s" * 64, metric=dataclasses.replace(
+        recorded.metric, compressed=0.970002))  # fmt: skip
+    same = compare_quality(rounding, base, Thresholds(), "b.json")
+    assert [g.name for g in same.gates if not g.ok] == ["identical-artifact"]
+    other = dataclasses.replace(rounding, fingerprint={**rounding.fingerprint, "kernels": "AVX512"})
+    assert all(g.ok for g in compare_quality(other, base, Thresholds(), "b.json").gates)
