@@ -47,6 +47,15 @@ def other_kernels_env() -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in out.stdout.split())
 
 
+def numbers(row: dict) -> str:
+    """What the run measured: drop (metric unit), shipped bytes, speedup."""
+    q = row["measurements"]
+    drop, unit = q["metric.drop"]["value"], q["metric.drop"]["unit"]
+    drop_text = f"{drop * 100:.2f} pt" if unit == "fraction" else f"{drop:.4g}"
+    speed = f", {q['latency.speedup']['value']:.2f}x" if "latency.speedup" in q else ""
+    return f"drop {drop_text}, {q['size.compressed']['value']:,} B{speed}"
+
+
 def run(inject: str, nodeids: list[str], other: bool) -> dict[str, str]:
     """One pytest run; returns {nodeid: outcome text} for the table."""
     env = {**os.environ, ENV: inject}
@@ -66,15 +75,17 @@ def run(inject: str, nodeids: list[str], other: bool) -> dict[str, str]:
             failure = case.find("failure")
             row = rows.get(nodeid)
             comparison = row["baseline"]["comparison"] if row else "?"
+            seen = f" — {numbers(row)}" if row else ""
             if row is not None and row["verdict"].startswith("fail"):
-                outcomes[nodeid] = f"**caught** by {row['verdict'].removeprefix('fail: ')} (baseline {comparison})"
+                text = f"**caught** by {row['verdict'].removeprefix('fail: ')} (baseline {comparison})"
             elif failure is not None:
                 message = (failure.get("message") or "").splitlines()[0][:90]
-                outcomes[nodeid] = f"**caught** by the suite's assertion (`{message}`), gates: {row and row['verdict']}"
+                text = f"**caught** by the suite's assertion (`{message}`); gates: {row and row['verdict']}"
             elif case.find("skipped") is not None:
-                outcomes[nodeid] = "skipped"
+                text = "skipped"
             else:
-                outcomes[nodeid] = f"missed: {row['verdict'] if row else 'passed'}"
+                text = f"{'passed' if not inject else 'missed'}: {row['verdict'] if row else 'passed'}"
+            outcomes[nodeid] = text + seen
         return outcomes
 
 

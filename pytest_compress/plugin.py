@@ -7,6 +7,7 @@ imported inside the fixture, on first use.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import warnings
 from collections.abc import Generator, Mapping
@@ -155,6 +156,10 @@ class CompressCheck:
             confidence=s.policy.confidence,
             latency_limits=latency_limits(thresholds, latency, s.policy),
         )
+        if s.update:
+            # Recording a baseline: spend the whole budget on every draw (no early stop once a limit
+            # is settled), so the recorded run-to-run spread is the machine's, not a few pairs' noise.
+            run = dataclasses.replace(run, latency_limits=(), latency_target_width=0.0)
         case_args = {"model": case["model"], "method": case["method"], "method_args": case.get("method_args")}
         try:
             result = run_case(session.models(), test_id=item.nodeid, settings=run, machine=fp, **case_args)
