@@ -146,7 +146,7 @@ def add_options(parser: pytest.Parser) -> None:
         type=positive_float,
         dest="compress_latency_budget",
         default=None,
-        help=f"time spent on interleaved timing per case (ini: {INI_LATENCY_BUDGET}). Default: 1.5.",
+        help=f"time spent on interleaved timing per case (ini: {INI_LATENCY_BUDGET}). Default: 3.",
     )
     group.addoption(
         GATE_MODE,
@@ -187,7 +187,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(INI_CACHE_DIR, "pytest-compress: trained-weights cache directory", default=".compress-cache")
     parser.addini(INI_THREADS, "pytest-compress: torch threads while timing", default="1")
     parser.addini(INI_DEVICE, "pytest-compress: device (cpu, cuda, cuda:N)", default="cpu")
-    parser.addini(INI_LATENCY_BUDGET, "pytest-compress: seconds of interleaved timing per case", default="1.5")
+    parser.addini(INI_LATENCY_BUDGET, "pytest-compress: seconds of interleaved timing per case", default="3")
     parser.addini(INI_GATE_MODE, "pytest-compress: lenient or strict", default="lenient")
     parser.addini(INI_CONFIDENCE, "pytest-compress: confidence of gate intervals", default="0.99")
     parser.addini(INI_STRICT_BASELINES, "pytest-compress: fail on stale baselines", type="bool", default=False)

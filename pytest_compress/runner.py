@@ -57,7 +57,7 @@ class Reference:
 class RunSettings:
     threads: int = 1
     device: str = "cpu"
-    latency_budget_s: float = 1.5
+    latency_budget_s: float = 3.0
     latency_min_pairs: int = 10
     latency_target_width: float = 0.10
     latency_looks: int = 4  # planned looks of the group-sequential stop rule (measure/latency.py)

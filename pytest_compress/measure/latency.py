@@ -79,7 +79,7 @@ def interleaved(
     *,
     min_pairs: int = 10,
     max_pairs: int = 200,
-    budget_s: float = 1.5,
+    budget_s: float = 3.0,
     target_rel_width: float = 0.05,
     confidence: float = 0.95,
     decided: Callable[[tuple[float, float]], bool] | None = None,
