@@ -11,8 +11,9 @@ Gates compared:
   ours          the shipped path, end to end: a pytest run of a ``compress`` marker with
                 min_speedup=0.95 ("at most 5% slower") and default options (budget 1.5 s, lenient,
                 99%), one test per repetition; a run fails the gate iff its verdict names "speedup".
-                Also A/A against min_speedup=1.0: the true ratio sits exactly at the limit, the
-                boundary where a lenient gate may fail at most 0.5% of runs.
+                The boundary (true ratio exactly at the limit: a lenient gate may fail at most
+                0.5% of runs) is simulated on a fake clock through the shipped sampler: on real
+                timing two copies of one model already differ by 0.5-1%.
   pb mean:5%    pytest-benchmark driven the usual way: one saved run of the reference, then each
   pb median:10% repetition benchmarks the candidate with --benchmark-compare=0001
                 --benchmark-compare-fail=mean:5% --benchmark-compare-fail=median:10%.
@@ -68,7 +69,7 @@ PROJECT_CONFTEST = textwrap.dedent(
 
     @pc.register_method("slowed")
     def slowed(model, config, ctx):
-        \"\"\"The model, then SLOW_K extra 64x64 matmuls per call (0: an exact copy).\"\"\"
+        \"\"\"The model, then SLOW_K extra 64x64 matmuls per call (0: the model unchanged).\"\"\"
         import torch
 
         class Slowed(torch.nn.Module):
@@ -82,7 +83,10 @@ PROJECT_CONFTEST = textwrap.dedent(
                     self.a @ self.a
                 return y
 
-        return Slowed(model, int(os.environ["SLOW_K"]))
+        k = int(os.environ["SLOW_K"])
+        # k = 0: the model itself (the runner's private copy), so A/A compares the same code path;
+        # a wrapper would add its own call overhead, which a 3 s interval resolves.
+        return model if k == 0 else Slowed(model, k)
     """
 )
 PROJECT_TEST = textwrap.dedent(
@@ -220,11 +224,7 @@ def latency_section(reps: int, pb_reps: int) -> list[str]:
         "| scenario | competing process | gate | fails / runs | rate | s per case | pairs (median) |",
         "|---|---|---|---|---|---|---|",
     ]
-    scenarios = (
-        ("A/A", 0, MIN_SPEEDUP, "false alarms"),
-        ("A/A at the limit", 0, 1.0, "false alarms (<= 0.5% promised)"),
-        (f"{measured:+.1%}", k, MIN_SPEEDUP, "detections"),
-    )
+    scenarios = (("A/A", 0, MIN_SPEEDUP, "false alarms"), (f"{measured:+.1%}", k, MIN_SPEEDUP, "detections"))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "bench_pb.py").write_text(BENCH_TEST)
@@ -267,6 +267,50 @@ def latency_section(reps: int, pb_reps: int) -> list[str]:
     return lines
 
 
+def boundary_section(runs: int = 4000, limit: float = 0.95, sigma: float = 0.05) -> list[str]:
+    """The stop rule at the boundary: true median ratio exactly at the limit, simulated timings.
+
+    On real timing no pair sits exactly at a limit (two copies of one model already differ by
+    0.5-1% here), so this drives the shipped sampler (``interleaved`` with the runner's stop rule)
+    on a simulated clock whose per-call times have a log-normal ratio with median exactly ``limit``.
+    """
+    import math
+    import random
+
+    from pytest_compress.runner import clear_of
+
+    rng = random.Random(5)
+    rows = []
+    for looks, label in ((4, "4 planned looks, 99.75% each (shipped)"), (1, "1 look at the budget, 99%")):
+        fails = 0
+        for _ in range(runs):
+            now = [0.0]
+
+            def ref(now: list[float] = now) -> None:
+                now[0] += 0.010 * math.exp(rng.gauss(0, sigma))
+
+            def cmp(now: list[float] = now) -> None:
+                now[0] += 0.010 / limit * math.exp(rng.gauss(0, sigma))
+
+            def clock(now: list[float] = now) -> float:
+                return now[0]
+
+            t = interleaved(
+                ref, cmp, budget_s=3.0, confidence=0.99, decided=clear_of((limit,)), looks=looks, clock=clock
+            )
+            fails += t.speedup_ci[1] < limit
+        rows.append(f"| {label} | {fails}/{runs} | {fails / runs:.2%} |")
+    return [
+        "",
+        f"Stop rule at the boundary (simulated clock; true median ratio exactly at min_speedup {limit}; per-call "
+        f"noise {sigma:.0%} log-normal; budget 3 s of 20 ms pairs; lenient 99% promises <= 0.5% failures):",
+        "",
+        "| stop rule | lenient failures | rate |",
+        "|---|---|---|",
+        *rows,
+    ]
+
+
 def accuracy_section(trials: int = 500, n: int = 360) -> list[str]:
     import numpy as np
 
@@ -305,7 +349,7 @@ def main() -> None:
         f"`python bench/gate_quality.py --reps {args.reps} --pb-reps {args.pb_reps}` on {os.cpu_count()} cores:",
         "",
     ]
-    lines += latency_section(args.reps, args.pb_reps) + accuracy_section()
+    lines += latency_section(args.reps, args.pb_reps) + boundary_section() + accuracy_section()
     emit(lines, args.out)
 
 
