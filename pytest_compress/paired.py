@@ -108,18 +108,7 @@ def bca_ci(
             return np.mean(x - y, axis=axis)
         return np.exp(np.mean(x, axis=axis)) - np.exp(np.mean(y, axis=axis))
 
-    res = bootstrap(
-        (r, c),
-        statistic,
-        paired=True,
-        vectorized=True,
-        confidence_level=confidence,
-        n_resamples=resamples,
-        method="BCa",
-        rng=np.random.default_rng(seed),
-    )
-    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if not (math.isfinite(lo) and math.isfinite(hi)):  # BCa undefined (e.g. one differing example)
+    def interval(method: str) -> tuple[float, float]:
         res = bootstrap(
             (r, c),
             statistic,
@@ -127,10 +116,14 @@ def bca_ci(
             vectorized=True,
             confidence_level=confidence,
             n_resamples=resamples,
-            method="percentile",
+            method=method,
             rng=np.random.default_rng(seed),
         )
-        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+    lo, hi = interval("BCa")
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # BCa undefined (e.g. one differing example)
+        lo, hi = interval("percentile")
     return lo, hi
 
 

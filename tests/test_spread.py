@@ -35,6 +35,20 @@ def _recorded(drops: list[float], refs: list[float] | None = None) -> QualityBas
     return QualityBaseline.from_result(first.with_draws(draws))
 
 
+def _verdict(r, t: Thresholds, quality: QualityBaseline, latency=None, policy: Policy = Policy()):  # noqa: B008
+    return decide(
+        r,
+        t,
+        quality=quality,
+        latency=latency,
+        quality_where="b.json",
+        latency_where="l.json",
+        update=False,
+        nodeid="s/t.py::a",
+        policy=policy,
+    )
+
+
 def test_band_is_a_t_prediction_interval_with_a_tolerance_floor() -> None:
     values = [0.01, 0.02, 0.03, 0.02, 0.02]
     b = band(values, 0.99, floor=0.0)
@@ -127,34 +141,14 @@ def test_spread_gates_the_reference_and_the_size_too() -> None:
 
 def test_better_than_the_spread_is_a_stale_baseline() -> None:
     base = _recorded([0.05, 0.06, 0.05, 0.06, 0.05])
-    v = decide(
-        _result(cmp_acc=0.98, ref=REF_B),
-        Thresholds(),
-        quality=base,
-        latency=None,
-        quality_where="b.json",
-        latency_where="l.json",
-        update=False,
-        nodeid="s/t.py::a",
-        policy=Policy(),
-    )
+    v = _verdict(_result(cmp_acc=0.98, ref=REF_B), Thresholds(), base)
     assert v.status == "pass" and v.stale and v.baseline == "spread"
     assert v.label == "pass (no limits set; baseline spread; stale baseline)"
 
 
 def test_entries_without_digest_or_spread_use_fixed_tolerances_and_say_so() -> None:
     old = dataclasses.replace(_recorded([0.01]), reference_sha256="", spread=None, eval_sha256="")
-    v = decide(
-        _result(ref=REF_B),
-        Thresholds(max_accuracy_drop=0.05),
-        quality=old,
-        latency=None,
-        quality_where="b.json",
-        latency_where="l.json",
-        update=False,
-        nodeid="s/t.py::a",
-        policy=Policy(),
-    )
+    v = _verdict(_result(ref=REF_B), Thresholds(max_accuracy_drop=0.05), old)
     assert v.status == "pass" and v.baseline == "tolerance" and v.limits == ("accuracy-drop",)
     assert any("records no reference digest or spread" in n for n in v.notes)
     assert v.label == "pass (limits ok; baseline tolerance)"
@@ -170,17 +164,7 @@ def test_changed_eval_data_fails_in_every_mode() -> None:
 
 def _latency_verdict(speedup: float, ci: tuple[float, float], base: LatencyBaseline, mode: str = "lenient"):
     r = dataclasses.replace(make_result(speedup=speedup, speedup_ci=ci), reference_sha256=REF_A, eval_sha256=EVAL)
-    return decide(
-        r,
-        Thresholds(),
-        quality=QualityBaseline.from_result(r),
-        latency=base,
-        quality_where="b.json",
-        latency_where="l.json",
-        update=False,
-        nodeid="s/t.py::a",
-        policy=Policy(mode=mode),
-    )
+    return _verdict(r, Thresholds(), QualityBaseline.from_result(r), latency=base, policy=Policy(mode=mode))
 
 
 def test_latency_baseline_with_recorded_runs_gates_on_their_spread() -> None:
