@@ -164,13 +164,15 @@ def test_changed_eval_data_fails_in_every_mode() -> None:
 
 def _latency_verdict(speedup: float, ci: tuple[float, float], base: LatencyBaseline, mode: str = "lenient"):
     r = dataclasses.replace(make_result(speedup=speedup, speedup_ci=ci), reference_sha256=REF_A, eval_sha256=EVAL)
-    return _verdict(r, Thresholds(), QualityBaseline.from_result(r), latency=base, policy=Policy(mode=mode))
+    t = Thresholds(latency_tolerance=0.05)
+    return _verdict(r, t, QualityBaseline.from_result(r), latency=base, policy=Policy(mode=mode))
 
 
 def test_latency_baseline_with_recorded_runs_gates_on_their_spread() -> None:
     runs = (4.48, 4.40, 4.55, 4.45, 4.50)
     base = LatencyBaseline(4.48, 1.0, 0.22, speedups=runs)
-    floor = latency_floor(base, Thresholds(), 0.99)
+    tight = Thresholds(latency_tolerance=0.05)
+    floor = latency_floor(base, tight, 0.99)
     assert floor == pytest.approx(band(runs, 0.99, floor=0.05 * 4.476).low)
     assert 4.0 < floor < 4.476 * 0.95
     # Every quantized conv run twice: 3.33x [2.91, 3.59] passed a 25% fixed tolerance; not the spread.
@@ -182,7 +184,7 @@ def test_latency_baseline_with_recorded_runs_gates_on_their_spread() -> None:
     # strict: the whole interval must clear the band's floor
     assert _latency_verdict(4.43, (3.9, 4.6), base, mode="strict").failed_gates == ("latency-baseline",)
     # the timing plan stops on the same floor the gate uses
-    assert latency_limits(Thresholds(min_speedup=1.5), base, Policy()) == (1.5, floor)
+    assert latency_limits(Thresholds(min_speedup=1.5, latency_tolerance=0.05), base, Policy()) == (1.5, floor)
 
 
 def test_latency_spreads_are_recorded_and_bad_ones_refused(tmp_path: Path) -> None:
