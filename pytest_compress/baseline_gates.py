@@ -148,7 +148,8 @@ def spread_comparison(
     out = QualityComparison(SPREAD)
     for name, label, now, values, floor, higher_is_worse, fmt in checks:
         b = band(values, conf, floor)
-        worse = now > b.high if higher_is_worse else now < b.low
+        # NaN compares false both ways: a non-finite value is never "inside" a band.
+        worse = not math.isfinite(now) or (now > b.high if higher_is_worse else now < b.low)
         better = now < b.low if higher_is_worse else now > b.high
         out.spread[name] = {**b.to_dict(), "now": round(float(now), 6)}
         spread_note = f"{b.draws} draws {fmt(b.mean)} sd {fmt(b.sd)}, {conf:.0%} band [{fmt(b.low)}, {fmt(b.high)}]" + (

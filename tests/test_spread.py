@@ -213,3 +213,10 @@ def test_an_identical_artifact_must_reproduce_exactly_only_under_the_same_kernel
     assert [g.name for g in same.gates if not g.ok] == ["identical-artifact"]
     other = dataclasses.replace(rounding, fingerprint={**rounding.fingerprint, "kernels": "AVX512"})
     assert all(g.ok for g in compare_quality(other, base, Thresholds(), "b.json").gates)
+
+
+def test_a_nan_result_is_outside_any_spread() -> None:
+    base = _recorded([0.01, 0.02, 0.03, 0.02, 0.02])
+    nan = compare_quality(_result(cmp_acc=float("nan"), ref=REF_B), base, Thresholds(), "b.json")
+    assert [g.name for g in nan.gates if not g.ok] == ["accuracy-baseline"]
+    assert not nan.stale
