@@ -36,6 +36,7 @@ CASES = {
     "d": [f"{V}::test_int8_dynamic[digits-cnn]", f"{V}::test_int8_dynamic[digits-resnet18]"],
     "e": [f"{V}::test_int8_static[digits-resnet18]", f"{V}::test_int8_static[digits-mobilenetv2]"],
     "f": [f"{V}::test_int8_dynamic[digits-vit]"],
+    "g": [f"{V}::test_int8_static[digits-resnet18]", f"{V}::test_int8_static[digits-mobilenetv2]"],
 }
 OTHER_CACHE = ".compress-cache/other-kernels"
 

@@ -17,7 +17,8 @@ from typing import Any
 from pytest_compress import atomic
 from pytest_compress.fingerprint import Fingerprint
 from pytest_compress.results import CaseResult
-from pytest_compress.spread import Spread, SpreadError
+from pytest_compress.spread import Spread, SpreadError, accumulate
+from pytest_compress.thresholds import Thresholds
 
 SCHEMA_VERSION = 1
 DIGITS = 6  # stored precision: stable across platforms, readable in a diff
@@ -151,6 +152,9 @@ class BaselineStore:
     _cache: dict[Path, dict[str, Any]] = field(default_factory=dict)
     _staged_quality: dict[Path, dict[str, Any]] = field(default_factory=dict)
     _staged_latency: dict[Path, tuple[Fingerprint, dict[str, Any]]] = field(default_factory=dict)
+    # How a refresh's latency runs merge with the recorded ones (``spread.accumulate``).
+    confidence: float = 0.99
+    latency_tolerance: float = Thresholds().latency_tolerance
 
     def quality_path(self, nodeid: str) -> Path:
         return self.root / (split_nodeid(nodeid)[0] + ".json")
@@ -261,7 +265,8 @@ class BaselineStore:
             written.append(path)
         for path, (fingerprint, staged) in sorted(self._staged_latency.items()):
             cases = dict(self._read_for_merge(path))
-            cases.update(staged)
+            for nodeid, entry in staged.items():
+                cases[nodeid] = self._merged_latency(cases.get(nodeid), entry)
             doc = {"schema": SCHEMA_VERSION, "fingerprint": fingerprint.to_dict(), "cases": cases}
             atomic.write_text(path, atomic.dumps_json(doc))
             written.append(path)
@@ -269,6 +274,15 @@ class BaselineStore:
         self._staged_latency.clear()
         self._cache.clear()
         return written
+
+    def _merged_latency(self, old: Any, new: dict[str, Any]) -> dict[str, Any]:
+        runs = new.get("speedups") or [new["speedup"]]
+        recorded = old.get("speedups") if isinstance(old, dict) else None
+        if isinstance(recorded, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in recorded
+        ):
+            runs = list(accumulate(recorded, runs, self.confidence, self.latency_tolerance))
+        return {**new, "speedups": runs} if len(runs) > 1 else new
 
     def _read_for_merge(self, path: Path) -> dict[str, Any]:
         # An update run replaces a corrupt file rather than refusing: that is how a user repairs it.

@@ -32,7 +32,12 @@ class CompressSession:
 
     @classmethod
     def create(cls, config: pytest.Config, settings: Settings) -> CompressSession:
-        return cls(config=config, settings=settings, baselines=BaselineStore(settings.baseline_dir))
+        store = BaselineStore(
+            settings.baseline_dir,
+            confidence=settings.policy.confidence,
+            latency_tolerance=settings.thresholds.latency_tolerance,
+        )
+        return cls(config=config, settings=settings, baselines=store)
 
     def display_path(self, path: Path) -> str:
         try:

@@ -129,3 +129,27 @@ def band(values: Sequence[float], confidence: float, floor: float) -> Band:
     floored = half < floor
     half = max(half, floor)
     return Band(mean=mean, sd=sd, draws=k, low=mean - half, high=mean + half, floored=floored)
+
+
+# How many recorded runs a latency entry keeps: the newest, once refreshes accumulate.
+MAX_RECORDED_RUNS = 20
+
+
+def accumulate(recorded: Sequence[float], new: Sequence[float], confidence: float, rel_floor: float) -> tuple[float, ...]:
+    """The runs a latency entry records after a refresh.
+
+    Runs recorded within one session share that session's load and clock, so their spread
+    under-states how far a speedup moves between sessions. A refresh whose runs agree with the
+    recorded band (their mean inside it) therefore *adds* them, newest last, keeping
+    ``MAX_RECORDED_RUNS``: the band learns the between-session spread. A refresh whose runs lie
+    outside it replaces them — the speed really changed (a faster kernel, a new method version),
+    and mixing both would widen the band over the change.
+    """
+    new = tuple(new)
+    if len(recorded) < 2 or not new:
+        return new
+    mean = statistics.fmean(recorded)
+    b = band(recorded, confidence, floor=rel_floor * mean)
+    if b.low <= statistics.fmean(new) <= b.high:
+        return (*recorded, *new)[-MAX_RECORDED_RUNS:]
+    return new

@@ -32,10 +32,11 @@ class Thresholds:
     size_tolerance: float = 0.01  # relative
     accuracy_tolerance: float = 0.01  # absolute, metric unit
     # Relative, on the speedup: the least half-width of the latency baseline's run-to-run band (or,
-    # for a baseline without recorded runs, the allowed fall). 25%: between two sessions on one
-    # shared 2-core machine speedups moved by -12% (LoRA 0.73x -> 0.64x) and +32% (fp16 compute
-    # 0.19x -> 0.25x), far outside the band of five runs recorded within one session.
-    latency_tolerance: float = 0.25
+    # for a baseline without recorded runs, the allowed fall). The band itself is measured, and
+    # refreshes in later sessions add to it (spread.accumulate); this floor only covers what the
+    # recorded runs have not seen yet. 15%: between two sessions on one shared 2-core machine,
+    # speedups moved by -12% (LoRA 0.73x -> 0.64x) with a band of five runs far narrower.
+    latency_tolerance: float = 0.15
 
     def __post_init__(self) -> None:
         for f in fields(self):

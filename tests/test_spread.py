@@ -14,7 +14,7 @@ from pytest_compress.baselines import BaselineFileError, BaselineStore, LatencyB
 from pytest_compress.fingerprint import Fingerprint
 from pytest_compress.gates import decide, latency_limits
 from pytest_compress.results import DrawResult
-from pytest_compress.spread import Spread, SpreadError, band
+from pytest_compress.spread import MAX_RECORDED_RUNS, Spread, SpreadError, accumulate, band
 from pytest_compress.thresholds import Policy, Thresholds
 from tests.helpers import make_result
 
@@ -201,6 +201,31 @@ def test_latency_spreads_are_recorded_and_bad_ones_refused(tmp_path: Path) -> No
         path.write_text(json.dumps(data))
         with pytest.raises(BaselineFileError, match="is malformed"):
             BaselineStore(tmp_path).latency("s/t.py::a", FP)
+
+
+def test_refreshes_that_agree_add_to_the_recorded_runs_and_a_real_change_replaces_them() -> None:
+    session_1 = (3.50, 3.52, 3.47, 3.55, 3.49)
+    session_2 = (3.30, 3.28, 3.33, 3.31, 3.29)  # another session's load: -6%, inside the floored band
+    assert accumulate(session_1, session_2, 0.99, 0.15) == session_1 + session_2
+    assert accumulate(session_1, (7.0, 7.1), 0.99, 0.15) == (7.0, 7.1)  # twice as fast: the speed changed
+    assert accumulate((), session_2, 0.99, 0.15) == session_2
+    many = accumulate(session_1 * 4, session_2, 0.99, 0.15)
+    assert len(many) == MAX_RECORDED_RUNS and many[-5:] == session_2  # the newest are kept
+
+
+def _stage_runs(store: BaselineStore, runs: tuple[float, ...]) -> None:
+    draws = tuple(DrawResult(d, 0.98, 0.97, 1000, "", v) for d, v in enumerate(runs[1:], start=1))
+    store.stage(make_result(speedup=runs[0]).with_draws(draws), "s/t.py::a", FP)
+    store.flush()
+
+
+def test_a_latency_refresh_in_another_session_widens_the_band_it_agrees_with(tmp_path: Path) -> None:
+    _stage_runs(BaselineStore(tmp_path), (3.50, 3.52, 3.47))
+    _stage_runs(BaselineStore(tmp_path), (3.30, 3.28, 3.33))
+    runs = BaselineStore(tmp_path).latency("s/t.py::a", FP).speedups
+    assert runs == (3.50, 3.52, 3.47, 3.30, 3.28, 3.33)
+    _stage_runs(BaselineStore(tmp_path), (1.0, 1.01, 0.99))  # a 3.4x method now at 1x: replaced, not mixed
+    assert BaselineStore(tmp_path).latency("s/t.py::a", FP).speedups == (1.0, 1.01, 0.99)
 
 
 def test_an_identical_artifact_must_reproduce_exactly_only_under_the_same_kernels() -> None:
