@@ -36,6 +36,18 @@ def decide(
     """All gates for one case -> a verdict with one-line reasons for every failed gate."""
     gates = threshold_gates(r, t, policy)
     limits = tuple(g.name for g in gates)
+    bad = r.non_finite()
+    if bad:
+        gates.insert(
+            0,
+            Gate(
+                "non-finite",
+                False,
+                f"{', '.join(bad)} — a NaN or infinite result cannot be compared with any limit or "
+                "baseline (the model or metric produced non-finite values)"
+                + ("; it is not written to the baseline" if update else ""),
+            ),
+        )
     notes: list[str] = []
     stale: list[str] = []
     spread: dict = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -84,6 +85,13 @@ class DrawResult:
     speedup: float | None = None  # the draw's in-run speedup (forward), when timed
 
 
+def _finite(v: object) -> bool:
+    try:
+        return math.isfinite(v)  # type: ignore[arg-type]
+    except (TypeError, OverflowError):
+        return False
+
+
 # How a case's baseline comparison was made (Verdict.baseline):
 EXACT = "exact"  # same reference digest: tight tolerances, identical artifact must match exactly
 SPREAD = "spread"  # reference retrained (another machine / torch): inside the recorded spread?
@@ -141,6 +149,34 @@ class CaseResult:
     reference_sha256: str = ""  # runner.reference_digest: weights + eval data the case used
     eval_sha256: str = ""  # runner.data_digest: the eval data and example inputs alone
     draws: tuple[DrawResult, ...] = ()  # a baseline refresh's extra draws (draw 0 is this result)
+
+    def non_finite(self) -> list[str]:
+        """The gated quantities that are NaN or infinite: no gate can compare them (``NaN > limit``
+        is False), so they must fail on their own, and no baseline may record them."""
+        m, s = self.metric, self.size
+        values: list[tuple[str, float]] = [
+            (f"reference {m.name}", m.reference),
+            (f"compressed {m.name}", m.compressed),
+            (f"{m.name} drop interval", m.drop_ci[0]),
+            (f"{m.name} drop interval", m.drop_ci[1]),
+            ("reference size", s.reference_bytes),
+            ("compressed size", s.compressed_bytes),
+        ]
+        if self.latency is not None:
+            lat = self.latency
+            values += [("speedup", lat.speedup), ("speedup interval", lat.speedup_ci[0]),
+                       ("speedup interval", lat.speedup_ci[1]), ("reference time", lat.reference_ms),
+                       ("compressed time", lat.compressed_ms)]  # fmt: skip
+        for d in self.draws:
+            values += [(f"draw {d.draw} reference {m.name}", d.reference_metric),
+                       (f"draw {d.draw} compressed {m.name}", d.compressed_metric)]  # fmt: skip
+            if d.speedup is not None:
+                values.append((f"draw {d.draw} speedup", d.speedup))
+        found: dict[str, str] = {}
+        for name, v in values:
+            if not _finite(v):
+                found.setdefault(name, f"{name} = {v}")
+        return list(found.values())
 
     def with_verdict(self, verdict: Verdict) -> CaseResult:
         return CaseResult(**{**self.__dict__, "verdict": verdict})

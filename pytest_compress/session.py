@@ -80,6 +80,8 @@ class CompressSession:
     def record(self, nodeid: str, result: CaseResult) -> None:
         """Called on the controller for every finished case (results ride on the report under xdist)."""
         self.results.append(result)
+        if "non-finite" in result.verdict.failed_gates:
+            return  # never recorded: the failed test says why
         if self.settings.update:
             fp = Fingerprint(**result.fingerprint) if result.fingerprint else None
             self.baselines.stage(result, nodeid, fp)

@@ -84,8 +84,13 @@ class Policy:
             raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence!r}")
 
     def worse_than(self, interval: tuple[float, float], limit: float, higher_is_better: bool) -> bool:
-        """Does the interval say the value is on the wrong side of ``limit``?"""
+        """Does the interval say the value is on the wrong side of ``limit``?
+
+        An interval with a NaN end says nothing, and NaN compares false both ways: it counts as
+        the wrong side, never as a pass."""
         lo, hi = interval
+        if math.isnan(lo) or math.isnan(hi) or math.isnan(limit):
+            return True
         if higher_is_better:  # wrong side: below the limit
             return (hi if self.mode == "lenient" else lo) < limit
         return (lo if self.mode == "lenient" else hi) > limit

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from tabulate import tabulate
 
@@ -37,5 +39,16 @@ def markdown(rows: list[Row], header: Iterable[str]) -> str:
 
 
 def json_document(rows: list[Row], header: Iterable[str]) -> str:
-    doc = {"schema": JSON_SCHEMA, "header": list(header), "rows": [r.to_dict() for r in rows]}
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    doc = {"schema": JSON_SCHEMA, "header": list(header), "rows": [_json_safe(r.to_dict()) for r in rows]}
+    return json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON has no NaN or Infinity (a bare ``NaN`` token breaks strict readers): they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
