@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_compress import atomic, progress
-from pytest_compress.baselines import BaselineStore
+from pytest_compress.baselines import BaselineFileError, BaselineStore
 from pytest_compress.fingerprint import Fingerprint
 from pytest_compress.options import Settings
 from pytest_compress.report import render
@@ -56,11 +56,23 @@ class CompressSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes
             return
+        failed = False
         if self.settings.update:
-            for path in self.baselines.flush():
-                progress.report(f"baseline written: {self.display_path(path)}")
-        for path in self.write_reports():
-            progress.report(f"report written: {self.display_path(path)}")
+            try:
+                for path in self.baselines.flush():
+                    progress.report(f"baseline written: {self.display_path(path)}")
+            except (BaselineFileError, OSError) as exc:
+                # Nothing was rewritten over an unreadable file; say so instead of a traceback.
+                progress.report(f"ERROR: baselines not written: {exc}")
+                failed = True
+        try:
+            for path in self.write_reports():
+                progress.report(f"report written: {self.display_path(path)}")
+        except OSError as exc:
+            progress.report(f"ERROR: report not written: {exc}")
+            failed = True
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.want_terminal():
