@@ -3,7 +3,10 @@
 Entries are safetensors files keyed by a hash of everything that determines the weights: the
 model's definition (module tree, parameter shapes, source of its build and train functions),
 its training settings, the training data and the torch version. Each file carries a digest of
-its tensors; an entry that fails to load or whose digest differs is reported and rebuilt.
+its tensors; an entry that fails to load, whose digest differs or whose tensors do not fit the
+module exactly (``load_into``) is reported and rebuilt. Anything at an entry's path that is not a
+regular file (a FIFO, a directory, a dangling symlink) is reported and never opened for a
+blocking read: a cache must never hang or crash a run.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import functools
 import hashlib
 import inspect
 import json
+import os
+import stat
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +35,50 @@ CACHE_FORMAT = 1
 
 class CacheWarning(UserWarning):
     """A cache entry could not be used and is being rebuilt."""
+
+
+class _NotRegular(OSError):
+    """Something other than a regular file sits at a cache entry's path."""
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a device or other special file" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file (or a symlink to one); ``_NotRegular`` otherwise.
+
+    Opened non-blocking and checked with fstat on the open descriptor, so a FIFO swapped in after
+    any earlier check still cannot block the read (a FIFO's open waits for a writer otherwise).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _NotRegular(f"it is {_kind(mode)}, not a cache file")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
+
+
+def _mismatch(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str:
+    """What keeps ``tensors`` from loading into a module whose state_dict is ``expected`` ("" if nothing)."""
+    problems = []
+    if missing := sorted(expected.keys() - tensors.keys()):
+        problems.append(f"missing tensors {', '.join(missing)}")
+    if extra := sorted(tensors.keys() - expected.keys()):
+        problems.append(f"unexpected tensors {', '.join(extra)}")
+    for k in sorted(expected.keys() & tensors.keys()):
+        got, want = tensors[k], expected[k]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            problems.append(
+                f"{k} is {got.dtype} {tuple(got.shape)}, the model expects {want.dtype} {tuple(want.shape)}"
+            )
+    return "; ".join(problems)
 
 
 def _source(fn: Callable[..., Any] | None) -> str:
@@ -90,21 +139,63 @@ class ModelCache:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         return self.root / "models" / f"{safe}-{key[:20]}.safetensors"
 
+    def _warn(self, message: str) -> None:
+        warnings.warn(CacheWarning(message), stacklevel=3)
+
     def load(self, name: str, key: str) -> dict[str, torch.Tensor] | None:
+        """The entry's tensors if its file is intact, else ``None`` (a damaged file is reported and removed)."""
         path = self.path(name, key)
-        if not path.exists():
+        try:
+            payload = _read_regular(path)
+        except FileNotFoundError:
+            if os.path.lexists(path):
+                self._warn(f"cache entry {path} is a dangling symlink; ignoring it (remove it)")
+            return None
+        except OSError as exc:  # not a regular file, unreadable, a parent that is not a directory
+            reason = exc if isinstance(exc, _NotRegular) else f"{type(exc).__name__}: {exc}"
+            self._warn(f"cache entry {path} cannot be used ({reason}); ignoring it (remove it)")
             return None
         try:
-            payload = path.read_bytes()
             tensors = st_load(payload)
             meta = safetensors_metadata(payload)
             if meta.get("key") != key or meta.get("digest") != tensor_digest(tensors):
                 raise ValueError("digest or key mismatch")
         except Exception as exc:  # any damage at all means "rebuild", never "crash"
-            warnings.warn(CacheWarning(f"cache entry {path} is corrupt ({exc}); rebuilding it"), stacklevel=2)
-            path.unlink(missing_ok=True)
+            self._warn(f"cache entry {path} is corrupt ({exc}); rebuilding it")
+            self._discard(path)
             return None
         return tensors
+
+    def load_into(self, name: str, key: str, module: nn.Module) -> bool:
+        """Load the entry into ``module`` (strict): ``True`` on a clean load. An entry that is absent,
+        damaged or does not fit the module exactly (a tensor missing, extra, reshaped or of another
+        dtype) is a miss: it is reported, removed and ``module`` is left exactly as it was, so the
+        caller rebuilds from the same starting point a run without the entry would."""
+        tensors = self.load(name, key)
+        if tensors is None:
+            return False
+        path = self.path(name, key)
+        expected = module.state_dict()
+        problem = _mismatch(tensors, expected)
+        if not problem:
+            before = {k: v.detach().clone() for k, v in expected.items()}
+            try:
+                module.load_state_dict(tensors, strict=True)
+                return True
+            except Exception as exc:  # e.g. a module's own _load_from_state_dict refusing it
+                problem = f"{type(exc).__name__}: {exc}"
+                module.load_state_dict(before, strict=True)
+        self._warn(f"cache entry {path} does not load into the model ({problem}); rebuilding it")
+        self._discard(path)
+        return False
+
+    @staticmethod
+    def _discard(path: Path) -> None:
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode):  # never remove what is not ours (a directory)
+                path.unlink()
+        except OSError:
+            pass
 
     def trained(
         self, base_key: str, label: str, module: nn.Module, train: Callable[[nn.Module], None], key: dict[str, Any]
@@ -124,17 +215,30 @@ class ModelCache:
                 default=str,
             ).encode()
         ).hexdigest()
-        cached = self.load(label, full)
-        if cached is not None:
-            module.load_state_dict(cached, strict=True)
+        if self.load_into(label, full, module):
             return "cache"
         train(module)
         self.save(label, full, module.state_dict(), {})
         return "trained"
 
     def save(self, name: str, key: str, state_dict: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
+        """Write the entry atomically. A failure to write is reported, never raised: the run goes
+        on uncached. A FIFO, socket or symlink at the path is replaced (``os.replace`` swaps the
+        name, it never opens what was there); a directory is left alone and the entry skipped."""
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
         metadata = {**meta, "model": name, "key": key, "digest": tensor_digest(tensors)}
         path = self.path(name, key)
-        atomic.write_bytes(path, st_save(tensors, metadata=metadata))
+        try:
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                self._warn(f"cache entry {path} is a directory; not caching {name} (remove the directory)")
+                return path
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self._warn(f"cache entry {path} cannot be written ({type(exc).__name__}: {exc}); not caching {name}")
+            return path
+        try:
+            atomic.write_bytes(path, st_save(tensors, metadata=metadata))
+        except OSError as exc:  # read-only or full disk, a file where the cache folder should be
+            self._warn(f"cache entry {path} cannot be written ({type(exc).__name__}: {exc}); not caching {name}")
         return path

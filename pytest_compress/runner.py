@@ -120,9 +120,8 @@ class ModelStore:
                 settings=dict(spec.settings) | ({"draw": draw} if draw else {}),
                 train_data=spec.train_data,
             )
-            cached = self.cache.load(name, key)
-            if cached is not None:
-                module.load_state_dict(cached, strict=True)
+            # A cache entry that does not load cleanly into this module is a miss: reported and retrained.
+            if self.cache.load_into(name, key, module):
                 source = "cache"
             else:
                 progress.report(f"training {label} (no valid cache entry) ...")

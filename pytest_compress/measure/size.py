@@ -69,27 +69,16 @@ def linear_weight_storage(
     layer wrapped by peft's LoRA; its adapters are not counted), ``L.0.weight`` + ``L.1.weight``
     (low-rank factors), ``L._packed_params._packed_params`` (torch.ao int8). Bits per weight divide by the
     *reference's* weight count, so structured pruning and low rank show their saving. ``None``
-    when some layer cannot be found (a compiled graph, another model): no guessing.
+    when some layer cannot be found (a compiled graph, another model) or the payload is in no
+    format read here (ONNX, empty, damaged): no guessing.
     """
-    import io
-    import warnings
-
-    from pytest_compress.serialize import safetensors_header
-
     names = [n for n, m in reference.named_modules() if type(m) is nn.Linear and n not in keep_float]
     if not names:
         return None
     weights = sum(reference.get_submodule(n).weight.numel() for n in names)
-    if payload[8:9] == b"{":  # safetensors: 8-byte header length, then a JSON header
-        header = safetensors_header(payload)
-        sizes = {k: v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.items() if k != "__metadata__"}
-    else:
-        with warnings.catch_warnings():
-            # Unpickling torch.ao's packed int8 weights goes through torch's own deprecated
-            # TypedStorage path; nothing a user can act on.
-            warnings.filterwarnings("ignore", message=r"TypedStorage is deprecated")
-            state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
-        sizes = {k: _tensor_bytes(v) for k, v in state.items()}
+    sizes = _payload_sizes(payload)
+    if sizes is None:
+        return None
     stored = 0
     for n in names:
         exact = {f"{n}.weight", f"{n}.base_layer.weight", f"{n}.0.weight", f"{n}.1.weight"}
@@ -104,3 +93,58 @@ def linear_weight_storage(
         "linear_weight_reference_bytes": 4 * weights,
         "linear_weight_bits": round(8 * stored / weights, 4),
     }
+
+
+class _PackedScriptObject:
+    """Stands in for ``torch.ScriptObject`` while a payload is decoded.
+
+    A quantized GRU/LSTM's state_dict holds TorchScript objects (packed weights). Unpickling a real
+    ``torch.ScriptObject`` runs the ``__setstate__`` of whichever registered C++ class the bytes
+    name; this placeholder only keeps the state, so decoding executes nothing the payload chose.
+    """
+
+    def __setstate__(self, state: object) -> None:
+        self.state = state
+
+
+def _torch_save_state(payload: bytes) -> object:
+    """Decode a ``torch.save`` payload with ``weights_only=True``: tensors, containers and the
+    handful of types torch allow-lists; a pickle that names anything else is refused, never run."""
+    import io
+    import pickle
+    import warnings
+
+    def load() -> object:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+
+    with warnings.catch_warnings():
+        # Unpickling torch.ao's packed int8 weights goes through torch's own deprecated
+        # TypedStorage path; nothing a user can act on.
+        warnings.filterwarnings("ignore", message=r"TypedStorage is deprecated")
+        try:
+            return load()
+        except pickle.UnpicklingError as exc:
+            safe = getattr(torch.serialization, "safe_globals", None)
+            if safe is None or "torch.ScriptObject" not in str(exc):
+                raise
+        # Only the ScriptObject global gets a stand-in (torch >= 2.6 maps a name to it); every
+        # other global stays refused.
+        with safe([(_PackedScriptObject, "torch.ScriptObject")]):
+            return load()
+
+
+def _payload_sizes(payload: bytes) -> dict[str, int] | None:
+    """Bytes per stored name of a safetensors or ``torch.save`` payload; ``None`` for anything else."""
+    from pytest_compress.serialize import safetensors_header
+
+    try:
+        if payload[8:9] == b"{":  # safetensors: 8-byte header length, then a JSON header
+            header = safetensors_header(payload)
+            offsets = {k: v["data_offsets"] for k, v in header.items() if k != "__metadata__"}
+            return {k: int(end) - int(start) for k, (start, end) in offsets.items()}
+        state = _torch_save_state(payload)
+    except Exception:  # empty, ONNX, damaged or a refused pickle: no breakdown, never a crash
+        return None
+    if not isinstance(state, dict):
+        return None
+    return {str(k): _tensor_bytes(v) for k, v in state.items()}
