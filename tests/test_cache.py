@@ -236,3 +236,48 @@ def test_an_unwritable_cache_is_reported_and_the_run_goes_on(tmp_path: Path) -> 
         cache.save("m", KEY, nn.Linear(4, 2).state_dict(), {})
     with pytest.warns(CacheWarning):
         assert cache.trained("base", "ft", nn.Linear(4, 2), lambda m: None, {}) == "trained"
+
+
+def _tiny_spec():  # noqa: ANN202 - a registered model for the ModelStore test below
+    from pytest_compress.spec import ModelSpec
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 4, generator=g), torch.arange(64) % 2
+
+    def train(model: nn.Module, data: tuple[torch.Tensor, ...]) -> None:
+        with torch.no_grad():
+            model[0].weight.add_(1.0)
+
+    return ModelSpec(
+        build=lambda: nn.Sequential(nn.Linear(4, 2)),
+        train=train,
+        train_data=(x, y),
+        eval_data=(x, y),
+        example_inputs=(x[:1],),
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(TAMPERINGS))
+def test_the_reference_is_retrained_when_its_entry_does_not_fit(tmp_path: Path, kind: str) -> None:
+    from pytest_compress.runner import ModelStore
+    from pytest_compress.spec import MODELS
+
+    name = "test-cache-tiny"
+    if name not in MODELS:
+        MODELS.add(name, _tiny_spec)
+    first = ModelStore(ModelCache(tmp_path)).get(name)
+    assert first.source == "trained"
+    (path,) = (tmp_path / "models").glob("*.safetensors")
+    _tamper(path, lambda t: _rename_for_sequential(t, TAMPERINGS[kind]))
+    with pytest.warns(CacheWarning, match=r"does not load into the model"):
+        again = ModelStore(ModelCache(tmp_path)).get(name)
+    assert again.source == "trained" and again.digest == first.digest  # same weights as a clean run
+    assert ModelStore(ModelCache(tmp_path)).get(name).source == "cache"
+
+
+def _rename_for_sequential(tensors: dict[str, torch.Tensor], edit: Callable[[dict[str, torch.Tensor]], None]) -> None:
+    """Apply a tampering written for ``nn.Linear`` names to an ``nn.Sequential(nn.Linear)`` entry."""
+    plain = {k.removeprefix("0."): v for k, v in tensors.items()}
+    edit(plain)
+    tensors.clear()
+    tensors.update({(k if k.startswith("extra") else f"0.{k}"): v for k, v in plain.items()})
