@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
 
+def _packed_recurrent_types() -> tuple[type, ...]:
+    from torch.ao.nn.quantized.dynamic.modules.rnn import RNNBase, RNNCellBase
+
+    return (RNNBase, RNNCellBase)
+
+
 def _weights(module: nn.Module) -> list[torch.Tensor]:
     found: list[torch.Tensor] = []
+    seen: set[int] = set()  # a tied parameter (shared embedding and head) is one set of weights
+    recurrent = _packed_recurrent_types()
     for m in module.modules():
         weight = getattr(m, "weight", None)
-        if callable(weight) and not isinstance(weight, torch.Tensor):
+        if isinstance(m, recurrent):
+            # torch.ao's dynamic int8 GRU/LSTM (and cells) keep every gate matrix packed in
+            # ScriptObjects (``_all_weight_values``) and expose no parameters: without this a
+            # quantized GRU counted as 0 weights. get_weight()/get_bias() unpack them by name.
+            found.extend(t for t in m.get_weight().values() if t is not None)
+            found.extend(t for t in m.get_bias().values() if t is not None)
+        elif callable(weight) and not isinstance(weight, torch.Tensor):
             # torch.ao quantized modules keep weights packed; weight()/bias() unpack them.
             found.append(weight())
             bias = m.bias() if callable(getattr(m, "bias", None)) else None
             if bias is not None:
                 found.append(bias)
         else:
-            found.extend(p.detach() for p in m.parameters(recurse=False))
+            for p in m.parameters(recurse=False):
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    found.append(p.detach())
     return found
 
 
@@ -29,8 +48,23 @@ def _graph_weights(gm: torch.fx.GraphModule) -> list[torch.Tensor]:
 
 def count_parameters(module: nn.Module) -> tuple[int, int]:
     """(parameters, non-zero parameters) of a float, quantized or PT2E-compiled module."""
+    return _counts(_all_tensors(module))
+
+
+def count_weights(module: nn.Module) -> tuple[int, int]:
+    """(weights, non-zero weights): :func:`count_parameters` restricted to weight tensors — every
+    matrix, kernel and embedding table (2 or more dimensions: Linear, Conv, GRU/LSTM/RNN gates,
+    attention projections, embeddings), not biases or normalisation vectors. The denominator of
+    a reported ``weight_sparsity``."""
+    return _counts(t for t in _all_tensors(module) if t.dim() >= 2)
+
+
+def _all_tensors(module: nn.Module) -> list[torch.Tensor]:
     inner = getattr(module, "_orig_mod", module)  # torch.compile wrapper
-    weights = _graph_weights(inner) if isinstance(inner, torch.fx.GraphModule) else _weights(inner)
+    return _graph_weights(inner) if isinstance(inner, torch.fx.GraphModule) else _weights(inner)
+
+
+def _counts(weights: Iterable[torch.Tensor]) -> tuple[int, int]:
     total = nonzero = 0
     with torch.no_grad():
         for w in weights:

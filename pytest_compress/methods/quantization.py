@@ -3,6 +3,11 @@
 Both use torch.ao's eager / FX quantization, which is deprecated in favour of torchao's PT2E
 flow but is, on this AVX2-only CPU, the path whose int8 kernels (fbgemm/x86) are actually fast
 without torch.compile. The artifacts are real quantized modules with packed int8 weights.
+
+Dynamic int8 covers recurrent layers too: torch.ao has dynamic int8 kernels for GRU and LSTM
+(and the GRU/LSTM/RNN cells), and they are in the default layer set. A plain ``nn.RNN`` has no
+such kernel: a model holding one outside ``keep_float`` is refused by name rather than shipped
+with float recurrent weights under an int8 label.
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ from torch import nn
 from pytest_compress.serialize import dense_payload
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, NotApplicable, register_method
 
-_LAYER_TYPES = {"Linear": nn.Linear, "LSTM": nn.LSTM, "GRU": nn.GRU}
+_LAYER_TYPES = {
+    "Linear": nn.Linear,
+    "LSTM": nn.LSTM,
+    "GRU": nn.GRU,
+    "LSTMCell": nn.LSTMCell,
+    "GRUCell": nn.GRUCell,
+    "RNNCell": nn.RNNCell,
+}
 _BACKENDS = ("x86", "fbgemm", "qnnpack")
 
 
@@ -42,7 +54,7 @@ def quiet_torch_ao() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Int8DynamicConfig(MethodConfig):
-    layers: tuple[str, ...] = ("Linear", "LSTM", "GRU")
+    layers: tuple[str, ...] = ("Linear", "LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -57,12 +69,36 @@ def int8_dynamic(model: nn.Module, config: Int8DynamicConfig, ctx: MethodContext
     from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
     kinds = tuple(_LAYER_TYPES[x] for x in config.layers)
+    _check_coverage(model, config, kinds, ctx.keep_float)
     spec: set | dict = set(kinds)
     if ctx.keep_float:  # by name, so the layers the model keeps in float (an LM's head) stay float
         spec = {n: default_dynamic_qconfig for n, m in model.named_modules() if isinstance(m, kinds)}
         spec = {n: q for n, q in spec.items() if n not in ctx.keep_float}
     with quiet_torch_ao():
         return quantize_dynamic(model.eval(), spec, dtype=torch.qint8)
+
+
+def _check_coverage(
+    model: nn.Module, config: Int8DynamicConfig, kinds: tuple[type, ...], keep: tuple[str, ...]
+) -> None:
+    """Refuse, naming them, what dynamic int8 would silently leave in float: a plain nn.RNN (no
+    torch.ao kernel), or a model with no layer of the chosen types at all."""
+    from pytest_compress.methods.pruning import describe
+
+    modules = [(n, m) for n, m in model.named_modules() if n not in keep]
+    plain_rnn = [(n, m) for n, m in modules if type(m) is nn.RNN]
+    if plain_rnn:
+        raise NotApplicable(
+            f"int8-dynamic cannot quantize {describe(plain_rnn)}: torch.ao has dynamic int8 kernels for "
+            "Linear, LSTM, GRU and the recurrent cells only (name the layer in ModelSpec.keep_float to keep it float)"
+        )
+    # quantize_dynamic matches exact types, so a subclass (MultiheadAttention's out_proj) is not a target
+    if not any(type(m) in kinds for _, m in modules):
+        held = [(n, m) for n, m in modules if any(p.dim() >= 2 for p in m.parameters(recurse=False))]
+        raise NotApplicable(
+            f"int8-dynamic: no {', '.join(config.layers)} layer to quantize; "
+            f"the model's weights sit in {describe(held)}"
+        )
 
 
 @dataclass(frozen=True)
