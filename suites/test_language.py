@@ -131,7 +131,7 @@ def test_prune_unstructured(compress_check, model, criterion):
     # 50% of the Linear weights; magnitude is one global threshold, Wanda compares within rows
     # using activation norms from calibration data. Baselines guard quality; README compares them.
     result = compress_check(model=model, method_args={"sparsity": 0.5, "criterion": criterion, "layers": ("Linear",)})
-    assert result.details["weight_sparsity"] == 0.5
+    assert result.details["pruned_sparsity"] == 0.5
 
 
 @pytest.mark.parametrize("criterion", ["magnitude", "wanda"])
@@ -140,7 +140,7 @@ def test_prune_unstructured(compress_check, model, criterion):
 def test_prune_2_4(compress_check, model, criterion):
     result = compress_check(model=model, method_args={"criterion": criterion})
     assert result.details["pattern"] == "2:4"
-    assert result.details["weight_sparsity"] == 0.5
+    assert result.details["pruned_sparsity"] == 0.5
 
 
 @pytest.mark.parametrize(

@@ -81,7 +81,7 @@ def test_prune_unstructured(compress_check, model, sparsity):
         min_size_reduction=0.8 * bitmap_reduction(sparsity),
         **limits,
     )
-    assert result.details["weight_sparsity"] == pytest.approx(sparsity, abs=1e-3)
+    assert result.details["pruned_sparsity"] == pytest.approx(sparsity, abs=1e-3)
     assert result.size.compressed_nonzero < result.size.reference_nonzero
 
 
