@@ -2,30 +2,51 @@
 
 Machine-independent numbers (size, metric) live in ``<baseline-dir>/<module path>.json``;
 machine-dependent ones (latency ratios) in ``<baseline-dir>/latency/<fingerprint>.json`` so a
-new machine never compares its timings with another machine's. Updates are staged during the
-run and written once, atomically, at the end of the session.
+new machine never compares its timings with another machine's. Every read is checked against one
+schema (``baseline_schema``). Updates are staged during the run (each entry checked the same way)
+and written once, atomically, at the end of the session, under a lock per file.
+
+An update never loses data: it re-reads every file it merges into while holding that file's lock
+(a concurrent updater's entries are kept), and a file it cannot read stops the whole update before
+anything is written. Each flush records a run id in every file and entry it writes, and a quality
+entry names the latency file written with it, so a flush cut short between the two files (kill -9)
+is detected on the next read instead of comparing a new quality entry with an old latency one.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from pytest_compress import atomic
+from pytest_compress import baseline_schema as schema
+from pytest_compress.baseline_schema import SCHEMA_VERSION, BaselineFileError, BaselineValueError
 from pytest_compress.fingerprint import Fingerprint
 from pytest_compress.results import CaseResult
 from pytest_compress.spread import Spread, SpreadError, accumulate
 from pytest_compress.thresholds import Thresholds
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "BaselineFileError", "BaselineStore", "BaselineValueError", "lock_path", "split_nodeid"]
+
 DIGITS = 6  # stored precision: stable across platforms, readable in a diff
+LOCK_TIMEOUT_S = 120.0  # another updater holds a file's lock only while it merges and writes it
+FIX_UPDATE = (
+    "the baseline update stopped and left every file as it was, so that no entry is lost: "
+    "delete it or restore it from version control, then rerun with --compress-update-baselines"
+)
 
 
-class BaselineFileError(Exception):
-    """A baseline file that cannot be used; the message names the file and what to do."""
+def lock_path(path: Path) -> Path:
+    """The lock file next to a baseline file (``.<name>.lock``, ignored by git)."""
+    return path.with_name(f".{path.name}.lock")
 
 
 @dataclass(frozen=True)
@@ -48,7 +69,7 @@ class QualityBaseline:
     spread: Spread | None = None
 
     @classmethod
-    def from_result(cls, r: CaseResult) -> QualityBaseline:
+    def from_result(cls, r: CaseResult, with_spread: bool = True) -> QualityBaseline:
         draws = (r.as_draw(0), *r.draws)
         return cls(
             reference_bytes=r.size.reference_bytes,
@@ -66,7 +87,9 @@ class QualityBaseline:
                 [d.compressed_metric for d in draws],
                 [d.compressed_bytes for d in draws],
                 r.metric.higher_is_better,
-            ),
+            )
+            if with_spread
+            else None,
         )
 
     def to_json(self, r: CaseResult) -> dict[str, Any]:
@@ -149,7 +172,7 @@ def split_nodeid(nodeid: str) -> tuple[str, str]:
 @dataclass
 class BaselineStore:
     root: Path
-    _cache: dict[Path, dict[str, Any]] = field(default_factory=dict)
+    _cache: dict[Path, schema.Checked] = field(default_factory=dict)
     _staged_quality: dict[Path, dict[str, Any]] = field(default_factory=dict)
     _staged_latency: dict[Path, tuple[Fingerprint, dict[str, Any]]] = field(default_factory=dict)
     # How a refresh's latency runs merge with the recorded ones (``spread.accumulate``).
@@ -165,115 +188,173 @@ class BaselineStore:
     # -- reading ---------------------------------------------------------------------------------
 
     def quality(self, nodeid: str) -> QualityBaseline | None:
-        path = self.quality_path(nodeid)
-        entry = self._read(path).get(split_nodeid(nodeid)[1])
+        path, name = self.quality_path(nodeid), split_nodeid(nodeid)[1]
+        entry = self._entry(path, name, schema.QUALITY)
         if entry is None:
             return None
         try:
             return QualityBaseline.from_json(entry)
-        except SpreadError as exc:
-            raise BaselineFileError(
-                f"{path}: entry {split_nodeid(nodeid)[1]!r} has a bad spread ({exc}); "
-                "re-create it with --compress-update-baselines"
-            ) from None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BaselineFileError(
-                f"{path}: entry {split_nodeid(nodeid)[1]!r} is malformed (missing or bad field {exc}); "
-                "fix it or re-create it with --compress-update-baselines"
-            ) from None
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # the schema check should catch all
+            raise schema.entry_error(path, name, f"is malformed ({exc})") from None
 
     def latency(self, nodeid: str, fingerprint: Fingerprint) -> LatencyBaseline | None:
         path = self.latency_path(fingerprint)
-        entry = self._read(path).get(nodeid)
+        entry = self._entry(path, nodeid, schema.LATENCY)
         if entry is None:
             return None
         try:
-            speedups = tuple(float(v) for v in entry.get("speedups", ()))
             base = LatencyBaseline(
                 speedup=float(entry["speedup"]),
                 reference_ms=float(entry["reference_ms"]),
                 compressed_ms=float(entry["compressed_ms"]),
-                speedups=speedups,
+                speedups=tuple(float(v) for v in entry.get("speedups", ())),
             )
-            if not all(math.isfinite(v) and v > 0 for v in (base.speedup, *speedups)):
-                raise ValueError("speedups must be finite and > 0")
-            return base
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise BaselineFileError(
-                f"{path}: entry {nodeid!r} is malformed (missing or bad field {exc}); "
-                "fix it or re-create it with --compress-update-baselines"
-            ) from None
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # the schema check should catch all
+            raise schema.entry_error(path, nodeid, f"is malformed ({exc})") from None
+        self._check_same_update(nodeid, fingerprint, entry.get("run"))
+        return base
 
-    def _read(self, path: Path) -> dict[str, Any]:
-        if path in self._cache:
-            return self._cache[path]
-        cases: dict[str, Any] = {}
-        if path.exists():
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise BaselineFileError(
-                    f"{path}: not a readable baseline file ({exc}); restore it from version control "
-                    "or delete it and run with --compress-update-baselines"
-                ) from None
-            if (
-                not isinstance(data, dict)
-                or data.get("schema") != SCHEMA_VERSION
-                or not isinstance(data.get("cases"), dict)
-            ):
-                raise BaselineFileError(
-                    f'{path}: expected a JSON object with "schema": {SCHEMA_VERSION} and a "cases" object; '
-                    "restore it from version control or delete it and run with --compress-update-baselines"
-                )
-            cases = data["cases"]
-        self._cache[path] = cases
-        return cases
+    def _check_same_update(self, nodeid: str, fingerprint: Fingerprint, latency_run: Any) -> None:
+        """A quality entry written with this machine's latency entry must find that entry's run."""
+        qpath, name = self.quality_path(nodeid), split_nodeid(nodeid)[1]
+        try:
+            quality = self._entry(qpath, name, schema.QUALITY)
+        except BaselineFileError:
+            return  # quality() reports that file's own problem
+        if not quality or quality.get("latency_file") != fingerprint.slug or "run" not in quality:
+            return
+        if latency_run != quality["run"]:
+            raise BaselineFileError(
+                f"{self.latency_path(fingerprint)}: entry {nodeid!r} is from update run {latency_run or '(none)'} "
+                f"but its quality entry in {qpath} is from run {quality['run']}: an update was cut short between "
+                "the two files, so they do not belong together; re-create both with --compress-update-baselines"
+            )
+
+    def _entry(self, path: Path, name: str, kind: str) -> dict[str, Any] | None:
+        """The valid entry ``name`` of ``path``; None when absent; an error when malformed (null too)."""
+        checked = self._read(path, kind)
+        if name in checked.errors:
+            raise schema.entry_error(path, name, checked.errors[name])
+        return checked.cases.get(name)
+
+    def _read(self, path: Path, kind: str) -> schema.Checked:
+        if path not in self._cache:
+            self._cache[path] = schema.read(path, kind) or schema.Checked(cases={}, errors={})
+        return self._cache[path]
 
     # -- writing (staged, flushed once) -----------------------------------------------------------
 
+    def check(self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None) -> None:
+        """Raise ``BaselineValueError`` (naming the test id and field) unless ``result`` can be
+        recorded: a non-finite metric, drop, size or speedup never reaches a baseline file."""
+        self._entries(result, nodeid, fingerprint)
+
     def stage(self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None) -> None:
-        path = self.quality_path(nodeid)
-        self._staged_quality.setdefault(path, {})[split_nodeid(nodeid)[1]] = QualityBaseline.from_result(
-            result
-        ).to_json(result)
-        if result.latency is not None and fingerprint is not None:
+        """Stage ``result`` for the next flush; a result ``check`` refuses stages nothing."""
+        quality, latency = self._entries(result, nodeid, fingerprint)
+        self._staged_quality.setdefault(self.quality_path(nodeid), {})[split_nodeid(nodeid)[1]] = quality
+        if latency is not None and fingerprint is not None:
             lpath = self.latency_path(fingerprint)
-            _, cases = self._staged_latency.setdefault(lpath, (fingerprint, {}))
-            cases[nodeid] = {
-                "speedup": round(result.latency.speedup, 4),
-                "reference_ms": round(result.latency.reference_ms, 4),
-                "compressed_ms": round(result.latency.compressed_ms, 4),
-                "pairs": result.latency.pairs,
-            }
-            speedups = [d.speedup for d in result.draws if d.speedup is not None]
-            if speedups:
-                cases[nodeid]["speedups"] = [round(v, 4) for v in (result.latency.speedup, *speedups)]
-            for extra in result.extra_latency:  # informational: the forward's ratio is what gates
-                cases[nodeid][extra.workload] = {
-                    "speedup": round(extra.speedup, 4),
-                    "reference_ms": round(extra.reference_ms, 4),
-                    "compressed_ms": round(extra.compressed_ms, 4),
-                }
+            self._staged_latency.setdefault(lpath, (fingerprint, {}))[1][nodeid] = latency
+
+    def _entries(
+        self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        try:
+            quality = QualityBaseline.from_result(result).to_json(result)
+        except (SpreadError, ValueError, OverflowError) as exc:
+            # Name a bad primary field if there is one, else the draw that is bad.
+            schema.check_new_entry(QualityBaseline.from_result(result, False).to_json(result), schema.QUALITY, nodeid)
+            raise schema.new_value_error(nodeid, f"one of its draws holds a bad value ({exc})") from None
+        latency = None
+        if result.latency is not None and fingerprint is not None:
+            latency = _latency_entry(result)
+            quality["latency_file"] = fingerprint.slug  # written with it: see _check_same_update
+        schema.check_new_entry(quality, schema.QUALITY, nodeid)
+        if latency is not None:
+            schema.check_new_entry(latency, schema.LATENCY, nodeid)
+        return quality, latency
 
     def flush(self) -> list[Path]:
-        """Merge staged entries into the files on disk; other entries are kept as they were."""
-        written = []
-        for path, staged in sorted(self._staged_quality.items()):
-            cases = dict(self._read_for_merge(path))
-            cases.update(staged)
-            atomic.write_text(path, atomic.dumps_json({"schema": SCHEMA_VERSION, "cases": cases}))
-            written.append(path)
-        for path, (fingerprint, staged) in sorted(self._staged_latency.items()):
-            cases = dict(self._read_for_merge(path))
-            for nodeid, entry in staged.items():
-                cases[nodeid] = self._merged_latency(cases.get(nodeid), entry)
-            doc = {"schema": SCHEMA_VERSION, "fingerprint": fingerprint.to_dict(), "cases": cases}
-            atomic.write_text(path, atomic.dumps_json(doc))
-            written.append(path)
+        """Merge staged entries into the files on disk; other entries are kept as they were.
+
+        Every file is locked, re-read and checked before any is written, so a concurrent update's
+        entries are merged, not overwritten, and a file that cannot be read stops the update with
+        a ``BaselineFileError`` while every file stays as it was. Quality files are written before
+        latency files: a flush cut short in between leaves quality entries whose run id their
+        latency entries lack, which ``latency()`` reports.
+        """
+        if not self._staged_quality and not self._staged_latency:
+            return []
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        run = {"id": uuid.uuid4().hex, "time": now}
+        with self._locked(sorted({*self._staged_quality, *self._staged_latency})):
+            plan: list[tuple[Path, dict[str, Any]]] = []
+            for path, staged in sorted(self._staged_quality.items()):
+                cases = self._cases_for_update(path, schema.QUALITY, staged)
+                cases.update({name: {**entry, "run": run["id"]} for name, entry in staged.items()})
+                plan.append((path, {"schema": SCHEMA_VERSION, "run": run, "cases": cases}))
+            for path, (fingerprint, staged) in sorted(self._staged_latency.items()):
+                cases = self._cases_for_update(path, schema.LATENCY, staged)
+                for nodeid, entry in staged.items():
+                    cases[nodeid] = {**self._merged_latency(cases.get(nodeid), entry), "run": run["id"]}
+                doc = {"schema": SCHEMA_VERSION, "run": run, "fingerprint": fingerprint.to_dict(), "cases": cases}
+                plan.append((path, doc))
+            texts = [(path, atomic.dumps_json(doc)) for path, doc in plan]  # all serialised before any write
+            done: list[Path] = []
+            for path, text in texts:
+                try:
+                    atomic.write_text(path, text)
+                except OSError as exc:
+                    raise BaselineFileError(
+                        f"{path}: cannot be written ({exc}); written before it in this update: "
+                        f"{', '.join(map(str, done)) or 'nothing'} — fix the cause and rerun with "
+                        "--compress-update-baselines"
+                    ) from None
+                done.append(path)
         self._staged_quality.clear()
         self._staged_latency.clear()
         self._cache.clear()
-        return written
+        return done
+
+    @contextlib.contextmanager
+    def _locked(self, paths: list[Path]) -> Iterator[None]:
+        """Hold the lock of every file in ``paths`` (taken in sorted order: two updaters never deadlock)."""
+        with contextlib.ExitStack() as stack:
+            for path in paths:
+                lock = lock_path(path)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    stack.enter_context(FileLock(lock, timeout=LOCK_TIMEOUT_S))
+                except Timeout:
+                    raise BaselineFileError(
+                        f"{path}: another baseline update held {lock} for over {LOCK_TIMEOUT_S:.0f} s; "
+                        "nothing was written — let it finish, then rerun with --compress-update-baselines"
+                    ) from None
+                except OSError as exc:
+                    raise BaselineFileError(
+                        f"{path}: cannot be locked for the update ({exc}); nothing was written — fix the cause "
+                        "and rerun with --compress-update-baselines"
+                    ) from None
+            yield
+
+    def _cases_for_update(self, path: Path, kind: str, replacing: dict[str, Any]) -> dict[str, Any]:
+        """The valid entries on disk now (called under the file's lock); refuses, before anything is
+        written, a file it cannot read or a malformed entry this update would not replace."""
+        self._cache.pop(path, None)
+        checked = schema.read(path, kind, fix=FIX_UPDATE)
+        if checked is None:
+            return {}
+        for name, problem in sorted(checked.errors.items()):
+            if name not in replacing:
+                raise schema.entry_error(
+                    path,
+                    name,
+                    problem,
+                    "the baseline update stopped and left every file as it was: fix or delete that entry, "
+                    "or include its test in this update run to re-create it",
+                )
+        return dict(checked.cases)
 
     def _merged_latency(self, old: Any, new: dict[str, Any]) -> dict[str, Any]:
         runs = new.get("speedups") or [new["speedup"]]
@@ -284,10 +365,23 @@ class BaselineStore:
             runs = list(accumulate(recorded, runs, self.confidence, self.latency_tolerance))
         return {**new, "speedups": runs} if len(runs) > 1 else new
 
-    def _read_for_merge(self, path: Path) -> dict[str, Any]:
-        # An update run replaces a corrupt file rather than refusing: that is how a user repairs it.
-        self._cache.pop(path, None)
-        try:
-            return self._read(path)
-        except BaselineFileError:
-            return {}
+
+def _latency_entry(result: CaseResult) -> dict[str, Any]:
+    assert result.latency is not None
+    lat = result.latency
+    entry: dict[str, Any] = {
+        "speedup": round(lat.speedup, 4),
+        "reference_ms": round(lat.reference_ms, 4),
+        "compressed_ms": round(lat.compressed_ms, 4),
+        "pairs": lat.pairs,
+    }
+    speedups = [d.speedup for d in result.draws if d.speedup is not None]
+    if speedups:
+        entry["speedups"] = [round(v, 4) for v in (lat.speedup, *speedups)]
+    for extra in result.extra_latency:  # informational: the forward's ratio is what gates
+        entry[extra.workload] = {
+            "speedup": round(extra.speedup, 4),
+            "reference_ms": round(extra.reference_ms, 4),
+            "compressed_ms": round(extra.compressed_ms, 4),
+        }
+    return entry

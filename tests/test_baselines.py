@@ -53,6 +53,9 @@ def test_flush_merges_with_entries_already_on_disk(tmp_path: Path) -> None:
         ('{"schema": 99, "cases": {}}', 'expected a JSON object with "schema": 1'),
         ('["a"]', 'expected a JSON object with "schema": 1'),
         ('{"schema": 1, "cases": {"a": {"size": {}}}}', "entry 'a' is malformed"),
+        ('{"schema": 1, "cases": {"a": null}}', "entry 'a' is malformed: the entry is null"),
+        ('{"schema": 1, "cases": {"a": {"size": {}}}, "cases": {}}', "the top level holds 'cases' more than once"),
+        ('{"schema": 1, "cases": {"a": {"size": {"reference_bytes": 1e400}}}}', "size.reference_bytes is 1e400"),
     ],
 )
 def test_bad_files_raise_an_error_naming_the_file(tmp_path: Path, content: str, message: str) -> None:
