@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 OTHER_CACHE := .compress-cache/other-kernels
 
-.PHONY: report test test-other-kernels baselines readme-coverage readme-power lint readme-results readme-bench readme-lm readme-gates clean-cache
+.PHONY: report test test-other-kernels baselines readme-coverage readme-power readme-reliability lint readme-results readme-bench readme-lm readme-gates clean-cache
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ readme-results: $(STAMP)
 readme-power: $(STAMP)
 	$(BIN)/python bench/regression_power.py --out reports/regression_power.md
 	$(BIN)/python tools/update_readme.py power reports/regression_power.md README.md
+
+# Malformed baselines, kill -9 while writing, concurrent updaters, a damaged cache (about 10 minutes).
+readme-reliability: $(STAMP)
+	$(BIN)/python bench/reliability.py --out reports/reliability.md
+	$(BIN)/python tools/update_readme.py reliability reports/reliability.md README.md
 
 # Runs the vision speed benchmark and puts its table in the README.
 readme-bench: $(STAMP)
