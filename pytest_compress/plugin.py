@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import sys
 import warnings
-from collections.abc import Generator, Mapping
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -18,20 +18,17 @@ import pytest
 from pytest_compress import methods, options, progress, zoo
 from pytest_compress.baselines import BaselineFileError
 from pytest_compress.gates import decide, latency_limits
-from pytest_compress.registry import UnknownNameError
 from pytest_compress.results import CaseResult
 from pytest_compress.session import PROPERTY, CompressSession
-from pytest_compress.spec import METHODS, MODELS, NotApplicable
+from pytest_compress.spec import NotApplicable
 from pytest_compress.thresholds import Thresholds
-
-MARKER = "compress"
+from pytest_compress.validate import MARKER, case_params, check_markers, fail, fail_bad_marker, marker_kwargs, misuse_in
 
 
 class StaleBaselineWarning(UserWarning):
     """A result better than its baseline beyond tolerance: refresh the baseline."""
 
 
-CASE_KEYS = ("model", "method", "method_args")
 SESSION_KEY = pytest.StashKey[CompressSession]()
 RESULT_KEY = pytest.StashKey[CaseResult]()
 
@@ -76,49 +73,13 @@ def _terminal_sink(config: pytest.Config):  # noqa: ANN202
     return sink
 
 
-def case_params(
-    kwargs: Mapping[str, Any], where: str, defaults: Thresholds | None = None
-) -> tuple[dict[str, Any], Thresholds]:
-    """Validate a marker's / call's keywords; raise ``pytest.UsageError`` naming what is valid."""
-    valid = (*CASE_KEYS, *Thresholds.names())
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise pytest.UsageError(f"{where}: unknown compress keyword(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
-    case = {k: kwargs[k] for k in CASE_KEYS if k in kwargs}
-    try:
-        if "model" in case:
-            MODELS.check(case["model"])
-        if "method" in case:
-            METHODS.check(case["method"])
-        if not isinstance(case.get("method_args", {}), Mapping):
-            raise ValueError(f"method_args must be a dict, got {type(case['method_args']).__name__}")
-        thresholds = (defaults or Thresholds()).merged({k: v for k, v in kwargs.items() if k not in CASE_KEYS})
-    except (UnknownNameError, ValueError, TypeError) as exc:
-        raise pytest.UsageError(f"{where}: {exc}") from None
-    return case, thresholds
-
-
-def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
-    """Keywords of every ``compress`` marker on the item, the most specific winning.
-
-    Order: module, class, function decorator, then ``pytest.param(..., marks=...)`` of the
-    parameter set (pytest appends those to the function's own markers).
-    """
-    merged: dict[str, Any] = {}
-    for node in item.listchain():
-        for mark in node.own_markers:
-            if mark.name != MARKER:
-                continue
-            if mark.args:
-                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{MARKER} takes keywords only, got {mark.args!r}")
-            merged.update(mark.kwargs)
-    return merged
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker(MARKER) is not None:
-            case_params(_marker_kwargs(item), item.nodeid)
+    check_markers(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    fail_bad_marker(item)
 
 
 class CompressCheck:
@@ -132,12 +93,15 @@ class CompressCheck:
         __tracebackhide__ = True
         item, session = self._item, self._session
         if RESULT_KEY in item.stash:
-            raise pytest.UsageError(f"{item.nodeid}: compress_check() may be called once per test")
-        kwargs = {**_marker_kwargs(item), **overrides}
-        case, thresholds = case_params(kwargs, item.nodeid, session.settings.thresholds)
+            fail(f"{item.nodeid}: compress_check() may be called once per test")
+        try:
+            kwargs = {**marker_kwargs(item), **overrides}
+            case, thresholds = case_params(kwargs, item.nodeid, session.settings.thresholds)
+        except pytest.UsageError as exc:
+            fail(str(exc))
         missing = [k for k in ("model", "method") if k not in case]
         if missing:
-            raise pytest.UsageError(f"{item.nodeid}: compress case needs {' and '.join(missing)} (marker or call)")
+            fail(f"{item.nodeid}: compress case needs {' and '.join(missing)} (marker or call)")
 
         from pytest_compress.runner import RunSettings, run_case, run_draws, this_machine
 
@@ -148,7 +112,7 @@ class CompressCheck:
             quality = None if s.update else store.quality(item.nodeid)
             latency = None if s.update else store.latency(item.nodeid, fp)
         except BaselineFileError as exc:
-            pytest.fail(f"baseline error: {exc}", pytrace=False)
+            fail(f"baseline error: {exc}")
         run = RunSettings(
             threads=s.threads,
             device=s.device,
@@ -168,6 +132,10 @@ class CompressCheck:
                 result = result.with_draws(draws)
         except NotApplicable as exc:
             pytest.skip(f"{case['method']} does not apply to {case['model']}: {exc}")
+        except Exception as exc:
+            if misuse_in(exc) is None:
+                raise
+            fail(str(misuse_in(exc)))
         verdict = decide(
             result,
             thresholds,

@@ -27,7 +27,8 @@ from pytest_compress.measure.accuracy import paired_metric, per_example
 from pytest_compress.measure.size import count_parameters, linear_weight_storage
 from pytest_compress.results import CaseResult, DrawResult, LatencyResult, SizeResult
 from pytest_compress.serialize import dense_payload
-from pytest_compress.spec import METHODS, MODELS, Artifact, MethodContext, Metric, ModelSpec
+from pytest_compress.spec import METHODS, MODELS, Artifact, MethodContext, Metric, ModelSpec, SpecError
+from pytest_compress.validate import built_module, method_output
 
 DENSE = "torch.save(state_dict)"
 
@@ -103,12 +104,16 @@ class ModelStore:
         return ref
 
     def _prepare(self, name: str, draw: int = 0) -> Reference:
-        spec = MODELS.get(name)()
+        try:
+            spec = MODELS.get(name)()
+        except SpecError as exc:  # a ModelSpec field: say which model
+            raise SpecError(f"model {name!r}: {exc}") from None
         if not isinstance(spec, ModelSpec):
-            raise TypeError(f"model {name!r}: its registered function returned {type(spec).__name__}, not ModelSpec")
+            got = type(spec).__name__
+            raise SpecError(f"model {name!r}: its registered function returned {got}, expected a pc.ModelSpec")
         seed = int(spec.settings.get("seed", 0)) + DRAW_SEED_STRIDE * draw
         torch.manual_seed(seed)
-        module = spec.build()
+        module = built_module(name, spec.build())
         source, seconds, key = "built", 0.0, ""
         label = name if draw == 0 else f"{name} (draw {draw})"
         if spec.train is not None:
@@ -220,7 +225,7 @@ def run_case(
     torch.manual_seed(settings.seed)
     work = copy.deepcopy(ref.module).cpu()
     start = time.perf_counter()
-    out = m.apply(work, config, ctx)
+    out = method_output(method, m.apply(work, config, ctx))
     compress_s = time.perf_counter() - start
     artifact = out if isinstance(out, Artifact) else Artifact(module=out, payload=dense_payload(out), encoding=DENSE)
     if "linear_weight_bits" not in artifact.details:  # methods that write their own format report it

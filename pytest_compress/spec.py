@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Union
@@ -66,6 +67,39 @@ def _top1(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 ACCURACY = Metric(name="accuracy", unit="fraction", higher_is_better=True, score=_top1)
 
 
+class SpecError(ValueError):
+    """API misuse in a registered model or method (a ``ModelSpec`` field, ``build()``'s or a
+    method's return value, ``method_args``). Its message is one sentence naming the field or
+    function and what is expected; the plugin fails the test with it, without a traceback."""
+
+
+def _length(value: Any) -> int | None:
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
+def _check_batch(field_name: str, data: Any) -> None:
+    """``data`` must be ``(inputs, targets)``: two sized objects of one non-zero length."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        got = type(data).__name__
+        if isinstance(data, (tuple, list)):
+            got = f"a {got} of {len(data)} items"
+        raise SpecError(f"ModelSpec.{field_name} must be a tuple (inputs, targets), got {got}")
+    n_in, n_out = _length(data[0]), _length(data[1])
+    if n_in is None or n_out is None:
+        bad = type(data[0] if n_in is None else data[1]).__name__
+        raise SpecError(f"ModelSpec.{field_name}: inputs and targets must be tensors (or sized sequences), got {bad}")
+    if n_in != n_out:
+        raise SpecError(
+            f"ModelSpec.{field_name}: inputs and targets must have the same length, "
+            f"got {n_in} inputs and {n_out} targets"
+        )
+    if n_in == 0:
+        raise SpecError(f"ModelSpec.{field_name} is empty: give at least one (input, target) example")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything the plugin needs to build, train (once, cached), evaluate and time a model.
@@ -101,15 +135,26 @@ class ModelSpec:
     forward_name: str = "forward"
 
     def __post_init__(self) -> None:
+        if not callable(self.build):
+            raise SpecError(f"ModelSpec.build must be a function returning a torch.nn.Module, got {self.build!r}")
+        if self.train is not None and not callable(self.train):
+            raise SpecError(f"ModelSpec.train must be a function train(model, train_data), got {self.train!r}")
         if (self.train is None) != (self.train_data is None):
-            raise ValueError("ModelSpec: give both `train` and `train_data`, or neither")
+            raise SpecError("ModelSpec: give both `train` and `train_data`, or neither")
+        if self.train_data is not None and (not isinstance(self.train_data, (tuple, list)) or not self.train_data):
+            raise SpecError(
+                f"ModelSpec.train_data must be a non-empty tuple of tensors, e.g. (inputs, targets), "
+                f"got {type(self.train_data).__name__}"
+            )
+        _check_batch("eval_data", self.eval_data)
         if not isinstance(self.example_inputs, tuple) or not self.example_inputs:
-            raise ValueError("ModelSpec.example_inputs must be a non-empty tuple of tensors")
-        if self.eval_batch_size < 1:
-            raise ValueError("ModelSpec.eval_batch_size must be >= 1")
+            raise SpecError("ModelSpec.example_inputs must be a non-empty tuple of tensors")
+        batch = self.eval_batch_size
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise SpecError(f"ModelSpec.eval_batch_size must be an integer >= 1, got {self.eval_batch_size!r}")
         names = [self.metric.name] + [m.name for m in self.extra_metrics]
         if len(set(names)) != len(names):
-            raise ValueError(f"ModelSpec: metric names must be unique, got {names}")
+            raise SpecError(f"ModelSpec: metric names must be unique, got {names}")
 
 
 @dataclass(frozen=True)
@@ -197,15 +242,57 @@ class Method:
     apply: ApplyFn
 
     def make_config(self, args: Mapping[str, Any] | None) -> MethodConfig:
+        """The method's config from ``method_args``; a :class:`SpecError` naming the option and
+        what it takes for an unknown key, a missing required one or a bad value."""
+        if args is not None and not isinstance(args, Mapping):
+            raise SpecError(f"method {self.name!r}: method_args must be a dict of options, got {type(args).__name__}")
         args = dict(args or {})
-        valid = {f.name for f in dataclasses.fields(self.config_type)}
-        unknown = sorted(set(args) - valid)
+        fields = {f.name: f for f in dataclasses.fields(self.config_type)}
+        valid = f"valid options: {', '.join(sorted(fields)) or '(none)'}"
+        unknown = sorted(set(args) - set(fields), key=str)
         if unknown:
-            raise ValueError(
-                f"method {self.name!r} has no option(s) {', '.join(unknown)}; "
-                f"valid options: {', '.join(sorted(valid)) or '(none)'}"
-            )
-        return self.config_type(**args)
+            raise SpecError(f"method {self.name!r} has no option(s) {', '.join(map(str, unknown))}; {valid}")
+        missing = [n for n, f in fields.items() if n not in args and _default(f) is dataclasses.MISSING]
+        if missing:
+            raise SpecError(f"method {self.name!r} needs option(s) {', '.join(missing)} in method_args; {valid}")
+        for key, value in args.items():
+            expected = _expected_kind(_default(fields[key]), value)
+            if expected:
+                raise SpecError(
+                    f"method {self.name!r}: option {key!r} must be {expected} (default {_default(fields[key])!r}), "
+                    f"got {type(value).__name__} {value!r}"
+                )
+        try:
+            return self.config_type(**args)
+        except SpecError:
+            raise
+        except (TypeError, ValueError) as exc:
+            message = str(exc)
+            raise SpecError(message if message.startswith(self.name) else f"method {self.name!r}: {message}") from None
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return dataclasses.MISSING
+
+
+def _expected_kind(default: Any, value: Any) -> str:
+    """What ``value`` should be, judged by the option's default ("" when it fits or there is no
+    telling): a typo'd type fails here, with a sentence, instead of deep inside a method."""
+    if isinstance(default, bool):
+        return "" if isinstance(value, bool) else "true or false"
+    if isinstance(default, numbers.Integral):
+        return "" if isinstance(value, numbers.Integral) and not isinstance(value, bool) else "an integer"
+    if isinstance(default, numbers.Real):
+        return "" if isinstance(value, numbers.Real) and not isinstance(value, bool) else "a number"
+    if isinstance(default, str):
+        return "" if isinstance(value, str) else "a string"
+    if isinstance(default, (tuple, list)):
+        return "" if isinstance(value, (tuple, list)) else "a list"
+    return ""
 
 
 MODELS: Registry[Callable[[], ModelSpec]] = Registry("model")

@@ -9,7 +9,7 @@ from torch import nn
 
 from pytest_compress.paired import discordant, drop_interval, is_binary, mcnemar_exact_p
 from pytest_compress.results import MetricResult
-from pytest_compress.spec import Metric
+from pytest_compress.spec import Metric, SpecError
 
 
 def per_example(
@@ -30,6 +30,13 @@ def per_example(
     them the model is the reference and scores itself. Returns the scores and, if asked, the
     outputs (on the CPU).
     """
+    if len(inputs) != len(targets):
+        raise SpecError(
+            f"eval data: inputs and targets must have the same length, "
+            f"got {len(inputs)} inputs and {len(targets)} targets"
+        )
+    if len(inputs) == 0:
+        raise SpecError("eval data is empty: give at least one (input, target) example")
     model.eval()
     scores: dict[str, list[torch.Tensor]] = {m.name: [] for m in metrics}
     kept: list[torch.Tensor] = []
@@ -47,7 +54,10 @@ def per_example(
     for m in metrics:
         flat = torch.cat(scores[m.name])
         if flat.numel() != len(inputs):
-            raise ValueError(f"metric {m.name!r} returned {flat.numel()} scores for {len(inputs)} examples")
+            raise SpecError(
+                f"metric {m.name!r}: score() must return one number per example, "
+                f"got {flat.numel()} for {len(inputs)} examples"
+            )
         result[m.name] = tuple(float(v) for v in flat.tolist())
     return result, (kept if keep_outputs else None)
 
