@@ -247,7 +247,7 @@ def check_entry(entry: Any, kind: str) -> None:
         _check_quality(entry)
     else:
         _check_latency(entry)
-    for key in ("run", "latency_file"):
+    for key in ("run", "latency_file", "artifact_sha256"):
         if key in entry:
             _require(entry, key, str)
 

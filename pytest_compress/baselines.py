@@ -8,19 +8,19 @@ and written once, atomically, at the end of the session, under a lock per file.
 
 An update never loses data: it re-reads every file it merges into while holding that file's lock
 (a concurrent updater's entries are kept), and a file it cannot read stops the whole update before
-anything is written. Each flush records a run id in every file and entry it writes, and a quality
-entry names the latency file written with it, so a flush cut short between the two files (kill -9)
-is detected on the next read instead of comparing a new quality entry with an old latency one.
+anything is written. A quality entry names the latency file written with it, and a latency entry
+records the digest of the artifact it timed, so a flush cut short between the two files (kill -9)
+is detected on the next read instead of timing a new artifact against an old one's band. (No run
+ids or times: a refresh that measured the same thing rewrites a quality file byte for byte, so
+code review sees only what changed.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -211,23 +211,26 @@ class BaselineStore:
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # the schema check should catch all
             raise schema.entry_error(path, nodeid, f"is malformed ({exc})") from None
-        self._check_same_update(nodeid, fingerprint, entry.get("run"))
+        self._check_same_update(nodeid, fingerprint, entry.get("artifact_sha256"))
         return base
 
-    def _check_same_update(self, nodeid: str, fingerprint: Fingerprint, latency_run: Any) -> None:
-        """A quality entry written with this machine's latency entry must find that entry's run."""
+    def _check_same_update(self, nodeid: str, fingerprint: Fingerprint, timed: Any) -> None:
+        """A quality entry written with this machine's latency entry must describe the artifact
+        that latency entry timed."""
         qpath, name = self.quality_path(nodeid), split_nodeid(nodeid)[1]
         try:
             quality = self._entry(qpath, name, schema.QUALITY)
         except BaselineFileError:
             return  # quality() reports that file's own problem
-        if not quality or quality.get("latency_file") != fingerprint.slug or "run" not in quality:
+        if not quality or quality.get("latency_file") != fingerprint.slug:
             return
-        if latency_run != quality["run"]:
+        described = quality.get("size", {}).get("artifact_sha256")
+        if timed and described and timed != described:
             raise BaselineFileError(
-                f"{self.latency_path(fingerprint)}: entry {nodeid!r} is from update run {latency_run or '(none)'} "
-                f"but its quality entry in {qpath} is from run {quality['run']}: an update was cut short between "
-                "the two files, so they do not belong together; re-create both with --compress-update-baselines"
+                f"{self.latency_path(fingerprint)}: entry {nodeid!r} timed artifact {str(timed)[:12]} but its "
+                f"quality entry in {qpath} describes artifact {str(described)[:12]}: an update was cut short "
+                "between the two files, so they do not belong together; re-create both with "
+                "--compress-update-baselines"
             )
 
     def _entry(self, path: Path, name: str, kind: str) -> dict[str, Any] | None:
@@ -281,24 +284,22 @@ class BaselineStore:
         Every file is locked, re-read and checked before any is written, so a concurrent update's
         entries are merged, not overwritten, and a file that cannot be read stops the update with
         a ``BaselineFileError`` while every file stays as it was. Quality files are written before
-        latency files: a flush cut short in between leaves quality entries whose run id their
-        latency entries lack, which ``latency()`` reports.
+        latency files: a flush cut short in between leaves quality entries describing an artifact
+        their latency entries did not time, which ``latency()`` reports.
         """
         if not self._staged_quality and not self._staged_latency:
             return []
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        run = {"id": uuid.uuid4().hex, "time": now}
         with self._locked(sorted({*self._staged_quality, *self._staged_latency})):
             plan: list[tuple[Path, dict[str, Any]]] = []
             for path, staged in sorted(self._staged_quality.items()):
                 cases = self._cases_for_update(path, schema.QUALITY, staged)
-                cases.update({name: {**entry, "run": run["id"]} for name, entry in staged.items()})
-                plan.append((path, {"schema": SCHEMA_VERSION, "run": run, "cases": cases}))
+                cases.update(staged)
+                plan.append((path, {"schema": SCHEMA_VERSION, "cases": cases}))
             for path, (fingerprint, staged) in sorted(self._staged_latency.items()):
                 cases = self._cases_for_update(path, schema.LATENCY, staged)
                 for nodeid, entry in staged.items():
-                    cases[nodeid] = {**self._merged_latency(cases.get(nodeid), entry), "run": run["id"]}
-                doc = {"schema": SCHEMA_VERSION, "run": run, "fingerprint": fingerprint.to_dict(), "cases": cases}
+                    cases[nodeid] = self._merged_latency(cases.get(nodeid), entry)
+                doc = {"schema": SCHEMA_VERSION, "fingerprint": fingerprint.to_dict(), "cases": cases}
                 plan.append((path, doc))
             texts = [(path, atomic.dumps_json(doc)) for path, doc in plan]  # all serialised before any write
             done: list[Path] = []
@@ -375,6 +376,8 @@ def _latency_entry(result: CaseResult) -> dict[str, Any]:
         "compressed_ms": round(lat.compressed_ms, 4),
         "pairs": lat.pairs,
     }
+    if result.artifact_sha256:
+        entry["artifact_sha256"] = result.artifact_sha256  # what was timed: see _check_same_update
     speedups = [d.speedup for d in result.draws if d.speedup is not None]
     if speedups:
         entry["speedups"] = [round(v, 4) for v in (lat.speedup, *speedups)]

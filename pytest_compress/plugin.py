@@ -147,6 +147,16 @@ class CompressCheck:
             nodeid=item.nodeid,
             policy=s.policy,
         )
+        if s.update and "non-finite" not in verdict.failed_gates:
+            try:
+                store.check(result, item.nodeid, fp)  # what stage() will refuse, refused here by name
+            except BaselineFileError as exc:
+                verdict = dataclasses.replace(
+                    verdict,
+                    status="fail",
+                    failed_gates=(*verdict.failed_gates, "baseline-unrecordable"),
+                    reasons=(*verdict.reasons, str(exc)),
+                )
         result = result.with_verdict(verdict)
         item.stash[RESULT_KEY] = result
         if verdict.stale:

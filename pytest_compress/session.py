@@ -92,11 +92,14 @@ class CompressSession:
     def record(self, nodeid: str, result: CaseResult) -> None:
         """Called on the controller for every finished case (results ride on the report under xdist)."""
         self.results.append(result)
-        if "non-finite" in result.verdict.failed_gates:
+        if {"non-finite", "baseline-unrecordable"} & set(result.verdict.failed_gates):
             return  # never recorded: the failed test says why
         if self.settings.update:
             fp = Fingerprint(**result.fingerprint) if result.fingerprint else None
-            self.baselines.stage(result, nodeid, fp)
+            try:
+                self.baselines.stage(result, nodeid, fp)
+            except BaselineFileError as exc:  # refused by the schema: said once, nothing staged
+                progress.report(f"ERROR: baseline not recorded: {exc}")
 
     def header(self) -> list[str]:
         by_model: dict[str, str] = {}

@@ -31,7 +31,7 @@ def _written(tmp_path: Path) -> tuple[Path, Path]:
     """A valid quality and latency file holding entry ``a`` (and ``b``), as a flush writes them."""
     store = BaselineStore(tmp_path)
     for nodeid in (ID, "s/t.py::b"):
-        store.stage(make_result(test_id=nodeid), nodeid, FP)
+        store.stage(make_result(test_id=nodeid, sha="1" * 64), nodeid, FP)
     store.flush()
     return tmp_path / "s" / "t.json", tmp_path / "latency" / f"{FP.slug}.json"
 
@@ -365,7 +365,7 @@ def test_a_flush_cut_short_between_the_two_files_is_detected(tmp_path: Path, mon
 
     monkeypatch.setattr(atomic, "write_text", killed_after_the_first_file)
     store = BaselineStore(tmp_path)
-    store.stage(make_result(test_id=ID, speedup=3.0), ID, FP)
+    store.stage(make_result(test_id=ID, speedup=3.0, sha="2" * 64), ID, FP)  # a new artifact
     with pytest.raises(_Killed):
         store.flush()
     monkeypatch.undo()
@@ -376,18 +376,21 @@ def test_a_flush_cut_short_between_the_two_files_is_detected(tmp_path: Path, mon
     assert str(tmp_path / "latency") in str(info.value) and "--compress-update-baselines" in str(info.value)
     assert fresh.latency("s/t.py::b", FP).speedup == 2.0  # entries of earlier, whole updates still read
     store = BaselineStore(tmp_path)
-    store.stage(make_result(test_id=ID, speedup=3.0), ID, FP)
+    store.stage(make_result(test_id=ID, speedup=3.0, sha="2" * 64), ID, FP)
     store.flush()
     assert BaselineStore(tmp_path).latency(ID, FP).speedup == 3.0  # a rerun repairs it
 
 
-def test_each_file_and_entry_records_the_update_run(tmp_path: Path) -> None:
+def test_entries_link_the_two_files_by_what_was_timed_and_an_unchanged_refresh_rewrites_nothing(
+    tmp_path: Path,
+) -> None:
     qpath, lpath = _written(tmp_path)
     q, lat = json.loads(qpath.read_text()), json.loads(lpath.read_text())
-    run = q["run"]
-    assert lat["run"] == run and len(run["id"]) == 32 and run["time"].endswith("Z")
-    assert q["cases"]["a"]["run"] == lat["cases"][ID]["run"] == run["id"]
     assert q["cases"]["a"]["latency_file"] == FP.slug
+    assert lat["cases"][ID]["artifact_sha256"] == q["cases"]["a"]["size"]["artifact_sha256"] == "1" * 64
+    before = qpath.read_bytes()
+    _written(tmp_path)
+    assert qpath.read_bytes() == before  # no run ids or times: a review diff shows only real changes
 
 
 # -- file modes, non-finite values ---------------------------------------------------------------------

@@ -21,3 +21,25 @@ def test_a_directory_where_the_baseline_goes_is_a_clear_error(project: pytest.Py
     assert "Traceback" not in out.stdout.str() + out.stderr.str()
     assert out.ret == pytest.ExitCode.TESTS_FAILED
     assert (project.path / "baselines" / "test_model.json").is_dir()  # nothing was removed
+
+
+def test_a_result_the_baseline_schema_refuses_fails_its_test_and_is_not_recorded(project: pytest.Pytester) -> None:
+    project.makeconftest(
+        project.path.joinpath("conftest.py").read_text()
+        + "\n\n@pc.register_method('empty-file')\ndef empty_file(model, config, ctx):\n"
+        "    return pc.Artifact(module=model, payload=b'', encoding='nothing')\n"
+    )
+    project.makepyfile(
+        test_empty="""
+        import pytest
+
+        @pytest.mark.compress(model="blobs-mlp", method="empty-file")
+        def test_empty(compress_check):
+            compress_check()
+        """
+    )
+    out = project.runpytest("test_empty.py", "--compress-update-baselines", "-p", "no:cacheprovider")
+    out.assert_outcomes(failed=1)
+    out.stdout.fnmatch_lines(["*test_empty.py::test_empty*compressed_bytes*"])
+    assert "Traceback" not in out.stdout.str() + out.stderr.str()
+    assert not (project.path / "baselines" / "test_empty.json").exists()

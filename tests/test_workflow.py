@@ -153,7 +153,13 @@ def test_corrupt_baseline_file_is_a_clear_error(project: pytest.Pytester) -> Non
     )
     result.stdout.no_fnmatch_line("*Traceback*")
     result.stdout.no_fnmatch_line("*pytest_compress/*.py:*")  # no plugin frames
-    # An update run is how a user repairs it.
+    # An update never rewrites a file it cannot read (its other entries would be lost): it stops,
+    # says so, and leaves the file as it was; deleting the file and updating repairs it.
+    update = project.runpytest(UPDATE)
+    update.stdout.fnmatch_lines(["*ERROR: baselines not written: *test_model.json*delete it or restore it*"])
+    assert update.ret == pytest.ExitCode.TESTS_FAILED
+    assert (project.path / "baselines" / "test_model.json").read_text() == "{ not json"
+    (project.path / "baselines" / "test_model.json").unlink()
     project.runpytest(UPDATE).assert_outcomes(passed=2)
     project.runpytest().assert_outcomes(passed=2)
 
