@@ -260,7 +260,9 @@ def concurrent(project: Project, trials: int) -> tuple[int, int]:
         project.latency.write_text(json.dumps(lat))
         env = {"BENCH_PAUSE": "2"}
         with ThreadPoolExecutor(2) as pool:
-            runs = [pool.submit(project.pytest, "--compress-update-baselines", "-k", k, env=env) for k in ("int8", "prune")]
+            runs = [
+                pool.submit(project.pytest, "--compress-update-baselines", "-k", k, env=env) for k in ("int8", "prune")
+            ]
             for r in runs:
                 r.result()
         q_cases = set(json.loads(project.quality.read_text()).get("cases", {}))
@@ -317,12 +319,14 @@ def main() -> None:
         "| part | runs | outcome | target |",
         "|---|---|---|---|",
         f"| malformed baseline files ({total} variants: quality and latency, file and entry level) | {total} | "
-        + ", ".join(f"{k} {v}" for k, v in sorted(m_counts.items())) + " | all clear |",
+        + ", ".join(f"{k} {v}" for k, v in sorted(m_counts.items()))
+        + " | all clear |",
         f"| kill -9 at each write phase of an update | {phases} | {good} left both files valid and consistent or "
         "detectably mixed, no un-ignored temp file | all |",
         f"| two concurrent updaters, {args.trials} trials | {args.trials * 2} | {lost} of {expected} entries lost | 0 lost |",
         f"| cache entry tampered ({sum(c_counts.values())} variants) | {sum(c_counts.values())} | "
-        + ", ".join(f"{k} {v}" for k, v in sorted(c_counts.items())) + " | all rebuilt |",
+        + ", ".join(f"{k} {v}" for k, v in sorted(c_counts.items()))
+        + " | all rebuilt |",
     ]
     problems = m_bad + k_problems + c_bad
     if problems:

@@ -135,7 +135,9 @@ def band(values: Sequence[float], confidence: float, floor: float) -> Band:
 MAX_RECORDED_RUNS = 20
 
 
-def accumulate(recorded: Sequence[float], new: Sequence[float], confidence: float, rel_floor: float) -> tuple[float, ...]:
+def accumulate(
+    recorded: Sequence[float], new: Sequence[float], confidence: float, rel_floor: float
+) -> tuple[float, ...]:
     """The runs a latency entry records after a refresh.
 
     Runs recorded within one session share that session's load and clock, so their spread
