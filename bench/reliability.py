@@ -323,7 +323,8 @@ def main() -> None:
         + " | all clear |",
         f"| kill -9 at each write phase of an update | {phases} | {good} left both files valid and consistent or "
         "detectably mixed, no un-ignored temp file | all |",
-        f"| two concurrent updaters, {args.trials} trials | {args.trials * 2} | {lost} of {expected} entries lost | 0 lost |",
+        f"| two concurrent updaters, {args.trials} trials | {args.trials * 2} | "
+        f"{lost} of {expected} entries lost | 0 lost |",
         f"| cache entry tampered ({sum(c_counts.values())} variants) | {sum(c_counts.values())} | "
         + ", ".join(f"{k} {v}" for k, v in sorted(c_counts.items()))
         + " | all rebuilt |",
