@@ -162,10 +162,11 @@ def classify(code: int, out: str, name: str) -> str:
 
 
 def _place(path: Path, write: Writer) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
+    """Put ``write``'s thing at ``path``, whatever sits there now (never opening a FIFO left there)."""
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
     write(path)
 
 
