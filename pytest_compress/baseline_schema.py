@@ -262,7 +262,7 @@ def _check_quality(entry: dict[str, Any]) -> None:
     for key in ("reference", "compressed"):
         _number(metric, key, "metric")
     if "examples" in metric:
-        _integer(metric, "examples", "metric", low=0, high=10**15)
+        _integer(metric, "examples", "metric", low=1, high=10**15)  # a metric of no examples is no metric
     for key in ("encoding", "artifact_sha256"):
         if key in size:
             _require(size, key, str, "size")
@@ -285,7 +285,7 @@ def _check_latency(entry: dict[str, Any]) -> None:
     for key in ("reference_ms", "compressed_ms"):
         _positive(entry, key, "")
     if "pairs" in entry:
-        _integer(entry, "pairs", "", low=0, high=10**9)
+        _integer(entry, "pairs", "", low=1, high=10**9)
     if "speedups" in entry:
         runs = _require(entry, "speedups", list)
         for i in range(len(runs)):
@@ -341,10 +341,14 @@ def _number(obj: dict[Any, Any], key: Any, where: str) -> float:
     return float(value)
 
 
+MIN_MS = 1e-6  # a timing under a nanosecond is not a measurement (1e-300 ms slipped through "> 0")
+
+
 def _positive(obj: dict[Any, Any], key: Any, where: str) -> float:
+    """A timing in ms: finite, and at least a nanosecond."""
     value = _number(obj, key, where)
-    if value <= 0:
-        raise _Invalid(_join(where, key), f"is {value!r}, expected a number > 0")
+    if value < MIN_MS:
+        raise _Invalid(_join(where, key), f"is {value!r}, expected a time of at least {MIN_MS:g} ms")
     return value
 
 

@@ -465,3 +465,27 @@ def test_reading_a_huge_file_of_special_numbers_does_not_take_long(tmp_path: Pat
     with pytest.raises(BaselineFileError, match="size.reference_bytes is 1e400"):
         BaselineStore(tmp_path).quality("s/t.py::c7")
     assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize(
+    ("which", "field", "value"),
+    [
+        ("quality", ("metric", "examples"), 0),  # found by bench/reliability.py: passed silently
+        ("latency", ("pairs",), 0),
+        ("latency", ("reference_ms",), 1e-300),
+        ("latency", ("compressed_ms",), 1e-300),
+    ],
+)
+def test_values_no_measurement_can_produce_are_refused(tmp_path: Path, which: str, field: tuple, value: Any) -> None:
+    qpath, lpath = _written(tmp_path)
+    path = qpath if which == "quality" else lpath
+    doc = json.loads(path.read_text())
+    entry = doc["cases"]["a" if which == "quality" else ID]
+    for key in field[:-1]:
+        entry = entry[key]
+    entry[field[-1]] = value
+    path.write_text(json.dumps(doc))
+    store = BaselineStore(tmp_path)
+    with pytest.raises(BaselineFileError, match=field[-1]) as info:
+        store.quality(ID) if which == "quality" else store.latency(ID, FP)
+    assert str(path) in str(info.value)
