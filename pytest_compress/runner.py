@@ -228,10 +228,7 @@ def run_case(
     out = method_output(method, m.apply(work, config, ctx))
     compress_s = time.perf_counter() - start
     artifact = out if isinstance(out, Artifact) else Artifact(module=out, payload=dense_payload(out), encoding=DENSE)
-    if "linear_weight_bits" not in artifact.details:  # methods that write their own format report it
-        storage = linear_weight_storage(ref.module, artifact.payload, spec.keep_float)
-        if storage is not None:
-            artifact.details.update(storage)
+    storage = linear_weight_storage(ref.module, artifact.payload, artifact.encoding, spec.keep_float)
     compressed = artifact.module.eval()
     device = settings.device
     if device != "cpu" and _is_cpu_only(compressed):
@@ -289,6 +286,8 @@ def run_case(
             "compress_seconds": round(compress_s, 3),
             "train_seconds": round(ref.train_seconds, 1),
         },
+        storage=storage,
+        method_results=artifact.results,
     )
 
 

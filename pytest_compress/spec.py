@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from pytest_compress.registry import Registry, decorator
+from pytest_compress.results import MethodResult, R, find_result
 
 if TYPE_CHECKING:
     import torch
@@ -223,13 +224,21 @@ class NotApplicable(Exception):
 class Artifact:
     """A compressed model: ``module`` runs inference, ``payload`` is the bytes you would ship.
 
-    ``encoding`` names the payload format so a reader of the report knows what was counted.
+    ``encoding`` names the payload format so a reader of the report knows what was counted; the
+    format registered under it (:func:`pytest_compress.register_format`) accounts for the
+    payload's Linear weights (bits per weight). ``results`` are the method's typed reports
+    (:class:`~pytest_compress.results.MethodResult`), ``details`` free-form extras.
     """
 
     module: nn.Module
     payload: bytes
     encoding: str
     details: dict[str, Any] = field(default_factory=dict)
+    results: tuple[MethodResult, ...] = ()
+
+    def result(self, kind: type[R]) -> R | None:
+        """The method's report of ``kind`` (e.g. ``SparsityResult``), or None."""
+        return find_result(self.results, kind)
 
 
 ApplyFn = Callable[["nn.Module", Any, MethodContext], Union["nn.Module", Artifact]]

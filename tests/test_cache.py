@@ -15,7 +15,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from pytest_compress.cache import CacheWarning, ModelCache, cache_key, tensor_digest
-from pytest_compress.serialize import safetensors_metadata
+from pytest_compress.formats.container import safetensors_metadata
 
 
 def _train(model, data, epochs=1):  # noqa: ANN001
