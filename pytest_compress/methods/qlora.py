@@ -13,11 +13,10 @@ The artifact is one weight-only-v1 file holding the packed base and the float32 
 :class:`~pytest_compress.results.AdapterResult` reports the metric of the reference, of the
 quantized base alone and with adapters, and what the adapters cost in bytes and parameters.
 Because adapters also keep *training* the model, "better than the reference" can be plain extra
-training rather than recovery; so a control trains the same
-adapters, same steps and data, on the *float* base (``control=True``), and the recovery is
-measured against it: ``recovered_fraction`` = (quantized - quantized+LoRA) / (quantized -
-control). 1 means the adapters took the quantized model all the way to where the same adapters
-take the float model.
+training rather than recovery; so a control trains the same adapters, same steps and data, on
+the *float* base (``control=True``), and the recovery is measured against it:
+``recovered_fraction`` = (quantized - quantized+LoRA) / (quantized - control). 1 means the
+adapters took the quantized model all the way to where the same adapters take the float model.
 """
 
 from __future__ import annotations
