@@ -190,6 +190,37 @@ def test_torch_ao_static_int8_decodes_to_a_state_the_module_computes_the_same_wi
         torch.backends.quantized.engine = engine
 
 
+def test_pt2e_graph_state_round_trips_and_has_no_linear_breakdown() -> None:
+    """A converted PT2E graph keeps its int8 weights as root attributes (``_frozen_param0``):
+    decoded exactly, but no longer attributable to the reference's layers, so ``-``."""
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from pytest_compress.formats import PT2E
+    from pytest_compress.methods.quantization import drop_unused_attributes
+
+    reference = _mlp(0, 8, 16, 4)
+    x = torch.randn(16, 8)
+    exported = torch.export.export(copy.deepcopy(reference), (x,)).module()
+    quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(exported, quantizer)
+    prepared(x)
+    graph = convert_pt2e(prepared)
+    drop_unused_attributes(graph)
+    fmt = get_format(PT2E)
+    payload = fmt.encode(graph.state_dict())
+    decoded = fmt.decode(payload)
+    _same_tensors(decoded, graph.state_dict())
+    _accounts_for_what_it_decodes(fmt, payload)
+    before = graph(x)
+    with torch.no_grad():
+        for t in graph.state_dict().values():
+            t.zero_()  # scales, zero points, int8 weights, biases: all from the payload below
+    graph.load_state_dict(decoded)
+    assert torch.equal(graph(x), before)
+    assert linear_weight_storage(reference, payload, PT2E) is None
+
+
 def test_decoding_rebuilds_only_torch_ao_packed_classes() -> None:
     from pytest_compress.formats.torchao import PackedScriptObject, rebuild
 

@@ -98,7 +98,10 @@ def rebuild(value: Any) -> Any:
     if isinstance(value, PackedScriptObject):
         return _packed(value.state)
     if isinstance(value, dict):
-        return type(value)((k, rebuild(v)) for k, v in value.items())
+        out = type(value)((k, rebuild(v)) for k, v in value.items())
+        if hasattr(value, "_metadata"):  # a state_dict's per-module versions: load_state_dict reads them
+            out._metadata = value._metadata  # type: ignore[attr-defined]
+        return out
     if isinstance(value, (tuple, list)):
         return type(value)(rebuild(v) for v in value)
     return value
