@@ -157,6 +157,11 @@ class ModelSpec:
             raise SpecError(f"ModelSpec: metric names must be unique, got {names}")
 
 
+def all_metrics(spec: ModelSpec) -> tuple[Metric, ...]:
+    """The primary metric first, then the secondary ones: the order results are reported in."""
+    return (spec.metric, *spec.extra_metrics)
+
+
 @dataclass(frozen=True)
 class MethodConfig:
     """Base class for method configs: frozen dataclasses validated in ``__post_init__``.
