@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_compress import methods, options, progress, zoo
+from pytest_compress import options, progress
 from pytest_compress.check import RESULT_KEY, CompressCheck, StaleBaselineWarning
 from pytest_compress.session import PROPERTY, CompressSession
 from pytest_compress.thresholds import Thresholds
@@ -35,8 +35,6 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(model=NAME, method=NAME, method_args={{...}}, <threshold>=VALUE, ...): a model-compression "
         f"case for the compress_check fixture; thresholds: {', '.join(Thresholds.names())}",
     )
-    methods.declare_builtins()
-    zoo.declare_builtins()
     session = CompressSession.create(config, options.read_settings(config))
     config.stash[SESSION_KEY] = session
     # The session object carries the run-level hooks (collect results, write, summarise).
