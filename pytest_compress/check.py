@@ -17,6 +17,7 @@ import pytest
 
 from pytest_compress.baselines import BaselineFileError
 from pytest_compress.gates import GatePlan
+from pytest_compress.measure.latency import RunSettings
 from pytest_compress.results import CaseResult, Verdict
 from pytest_compress.session import CompressSession
 from pytest_compress.spec import NotApplicable
@@ -105,7 +106,7 @@ class CompressCheck:
         """Measure the case; timing stops once the plan's speedup limits are settled. Recording a
         baseline runs the extra draws too."""
         __tracebackhide__ = True
-        from pytest_compress.runner import RunSettings, run_case, run_draws
+        from pytest_compress.runner import run_case, run_draws
 
         session, nodeid = self._session, self._item.nodeid
         s = session.settings
