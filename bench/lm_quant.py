@@ -21,8 +21,9 @@ if __package__ in (None, ""):  # run as a file (python bench/x.py): make the rep
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import emit, setup  # noqa: E402
+from pytest_compress.measure.latency import RunSettings
 from pytest_compress.results import AdapterResult
-from pytest_compress.runner import RunSettings, run_case
+from pytest_compress.runner import run_case
 from pytest_compress.units import fmt_bytes
 from pytest_compress.zoo.text import DECODE_TOKENS
 

@@ -259,7 +259,7 @@ def _tiny_spec():  # noqa: ANN202 - a registered model for the ModelStore test b
 
 @pytest.mark.parametrize("kind", sorted(TAMPERINGS))
 def test_the_reference_is_retrained_when_its_entry_does_not_fit(tmp_path: Path, kind: str) -> None:
-    from pytest_compress.runner import ModelStore
+    from pytest_compress.models import ModelStore
     from pytest_compress.spec import MODELS
 
     name = "test-cache-tiny"

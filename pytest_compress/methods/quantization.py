@@ -54,6 +54,18 @@ def quiet_torch_ao() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def quantized_engine(backend: str) -> Iterator[None]:
+    """``torch.backends.quantized.engine`` set to ``backend`` inside, restored after: the engine is
+    process-wide, and a method must not leave the next case (or the user's code) on its choice."""
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = backend
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = previous
+
+
 @dataclass(frozen=True)
 class Int8DynamicConfig(MethodConfig):
     layers: tuple[str, ...] = ("Linear", "LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell")
@@ -139,8 +151,7 @@ def int8_static(model: nn.Module, config: Int8StaticConfig, ctx: MethodContext):
 def _eager_static(model: nn.Module, config: Int8StaticConfig, calib: torch.Tensor) -> Artifact:
     import torch.ao.quantization as tq
 
-    torch.backends.quantized.engine = config.backend
-    with quiet_torch_ao():
+    with quantized_engine(config.backend), quiet_torch_ao():
         model.fuse_model()
         model.qconfig = tq.get_default_qconfig(config.backend)
         tq.prepare(model, inplace=True)
