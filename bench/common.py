@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_compress.runner import ModelStore
+    from pytest_compress.models import ModelStore
 
 
 def setup(description: str) -> tuple[argparse.Namespace, ModelStore]:
     """Command-line arguments and a store of the built-in models (trained once, cached)."""
     from pytest_compress import methods, zoo
     from pytest_compress.cache import ModelCache
-    from pytest_compress.runner import ModelStore
+    from pytest_compress.models import ModelStore
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")

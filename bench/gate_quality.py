@@ -271,13 +271,13 @@ def boundary_section(runs: int = 4000, limit: float = 0.95, sigma: float = 0.05)
     """The stop rule at the boundary: true median ratio exactly at the limit, simulated timings.
 
     On real timing no pair sits exactly at a limit (two copies of one model already differ by
-    0.5-1% here), so this drives the shipped sampler (``interleaved`` with the runner's stop rule)
+    0.5-1% here), so this drives the shipped sampler (``interleaved`` with the shipped stop rule, ``clear_of``)
     on a simulated clock whose per-call times have a log-normal ratio with median exactly ``limit``.
     """
     import math
     import random
 
-    from pytest_compress.runner import clear_of
+    from pytest_compress.measure.latency import clear_of
 
     rng = random.Random(5)
     rows = []

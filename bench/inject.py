@@ -49,7 +49,10 @@ def _inject_a() -> None:
     def wrap(apply: Any) -> Any:
         def few_calibration_images(model, config, ctx):  # noqa: ANN001, ANN202
             out = apply(model, config, dataclasses.replace(ctx, calib_data=ctx.calib_data[:8]))
-            out.details["calibration_examples"] = config.calibration_examples  # says 256, as before
+            out.results = tuple(  # says 256, as before
+                dataclasses.replace(r, examples=config.calibration_examples) if r.kind == "calibration" else r
+                for r in out.results
+            )
             return out
 
         return few_calibration_images
@@ -82,7 +85,7 @@ def _inject_c() -> None:
 
 
 def _inject_d() -> None:
-    from pytest_compress.serialize import dense_payload
+    from pytest_compress.formats.dense import dense_payload
     from pytest_compress.spec import Artifact
 
     def wrap(apply: Any) -> Any:

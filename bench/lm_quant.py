@@ -21,7 +21,9 @@ if __package__ in (None, ""):  # run as a file (python bench/x.py): make the rep
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import emit, setup  # noqa: E402
-from pytest_compress.runner import RunSettings, run_case
+from pytest_compress.measure.latency import RunSettings
+from pytest_compress.results import AdapterResult
+from pytest_compress.runner import run_case
 from pytest_compress.units import fmt_bytes
 from pytest_compress.zoo.text import DECODE_TOKENS
 
@@ -114,14 +116,15 @@ def main() -> None:
     ]
     for method, margs in QUANT:
         r = run(method, margs)
-        d = r.details
-        linear_fp32 = d["linear_weight_reference_bytes"]
-        smaller = d["linear_weight_reference_bytes"] / d["linear_weight_bytes"]
+        d = r.storage
+        assert d is not None, f"{r.method_label}: its payload format gave no Linear-weight accounting"
+        linear_fp32 = d.linear_weight_reference_bytes
+        smaller = d.linear_weight_reference_bytes / d.linear_weight_bytes
         target = "-"
         if method == "int4-weight-only":
             target = "yes" if smaller >= 6 and r.metric.relative_drop <= 0.05 else "NO"
         lines.append(
-            f"| {r.method_label} | {fmt_bytes(d['linear_weight_bytes'])} | {d['linear_weight_bits']:.3f} "
+            f"| {r.method_label} | {fmt_bytes(d.linear_weight_bytes)} | {d.bits_per_weight:.3f} "
             f"| {smaller:.2f}x | {fmt_bytes(r.size.compressed_bytes)} | {_ppl(r.metric)} | "
             + " | ".join(_extras(r))
             + f" | {target} |"
@@ -143,12 +146,13 @@ def main() -> None:
     ]
     for method, margs in LORA:
         r = run(method, margs)
-        d = r.details
-        rec = "-" if d["recovered_fraction"] is None else f"{d['recovered_fraction']:.0%}"
+        a = r.method_result(AdapterResult)
+        assert a is not None
+        rec = "-" if a.recovered_fraction is None else f"{a.recovered_fraction:.0%}"
         lines.append(
-            f"| {r.method_label} | {d['reference_metric']:.4f} | {d['quantized_metric']:.4f} | {d['lora_metric']:.4f} "
-            f"| {d['control_metric']:.4f} | {rec} | {fmt_bytes(d['adapter_bytes'])} "
-            f"({d['adapter_params']:,} params) | {fmt_bytes(r.size.compressed_bytes)} |"
+            f"| {r.method_label} | {a.reference_metric:.4f} | {a.quantized_metric:.4f} | {a.lora_metric:.4f} "
+            f"| {a.control_metric:.4f} | {rec} | {fmt_bytes(a.adapter_bytes)} "
+            f"({a.adapter_params:,} params) | {fmt_bytes(r.size.compressed_bytes)} |"
         )
     lines += [
         "",

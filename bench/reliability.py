@@ -278,7 +278,7 @@ def tampered_cache(project: Project) -> tuple[Counter, list[str]]:
     """Part 4: damage the reference's cache entry; the run must rebuild it."""
     from safetensors.torch import load
 
-    from pytest_compress.serialize import safetensors_metadata
+    from pytest_compress.formats.container import safetensors_metadata
 
     project.record()
     entry = next(p for p in (project.cache / "models").glob("blobs-mlp-*.safetensors"))

@@ -18,7 +18,8 @@ if __package__ in (None, ""):  # run as a file (python bench/x.py): make the rep
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import emit, setup  # noqa: E402
-from pytest_compress.runner import RunSettings, run_case
+from pytest_compress.measure.latency import RunSettings
+from pytest_compress.runner import run_case
 
 CASES = [
     ("digits-resnet18", "int8-static", {}, 3.0, 0.005),

@@ -6,12 +6,22 @@ Public API (importing it does not import torch)::
 
     @pc.register_model("my-model")        # -> returns a pc.ModelSpec
     @pc.register_method("my-method", config=MyConfig)   # apply(model, config, ctx) -> nn.Module | pc.Artifact
+    pc.register_format(MyFormat())        # a pc.Format: encode, decode, stored (Linear-weight accounting)
 """
 
 from __future__ import annotations
 
+from pytest_compress.formats import Format, FormatError, StoredTensor, get_format, register_format
 from pytest_compress.progress import report as report_progress
-from pytest_compress.results import CaseResult
+from pytest_compress.results import (
+    AdapterResult,
+    CalibrationResult,
+    CaseResult,
+    DistillationResult,
+    MethodResult,
+    SparsityResult,
+    StorageResult,
+)
 from pytest_compress.spec import (
     ACCURACY,
     METHODS,
@@ -34,16 +44,27 @@ __all__ = [
     "ACCURACY",
     "METHODS",
     "MODELS",
+    "AdapterResult",
     "Artifact",
+    "CalibrationResult",
     "CaseResult",
+    "DistillationResult",
+    "Format",
+    "FormatError",
     "Method",
     "MethodConfig",
     "MethodContext",
+    "MethodResult",
     "Metric",
     "ModelSpec",
     "NoConfig",
     "NotApplicable",
+    "SparsityResult",
+    "StorageResult",
+    "StoredTensor",
     "Thresholds",
+    "get_format",
+    "register_format",
     "register_method",
     "register_model",
     "report_progress",

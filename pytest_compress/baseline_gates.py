@@ -181,7 +181,8 @@ def _value(unit: str):  # noqa: ANN202
 
 
 def latency_floor(base: LatencyBaseline, t: Thresholds, confidence: float) -> float:
-    """The slowest speedup the latency baseline allows; the gate and the timing's stop rule share it.
+    """The slowest speedup the latency baseline allows; the gate and the timing's stop rule share it
+    (through ``gates.GatePlan``).
 
     With recorded draws: the low end of the band one new run's speedup is expected in (its
     half-width at least ``latency_tolerance``); without: ``latency_tolerance`` below the speedup.
@@ -218,12 +219,17 @@ def latency_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, w
     )
 
 
+def latency_ceiling(base: LatencyBaseline, t: Thresholds, confidence: float) -> float:
+    """The fastest speedup the latency baseline expects: the floor's mirror image about the
+    baseline's centre. A run confidently above it finds the baseline stale."""
+    center = statistics.fmean(base.speedups) if len(base.speedups) >= 2 else base.speedup
+    return 2 * center - latency_floor(base, t, confidence)
+
+
 def latency_stale(r: CaseResult, base: LatencyBaseline, t: Thresholds, policy: Policy) -> list[str]:
     if r.latency is None:
         return []
-    floor = latency_floor(base, t, policy.confidence)
-    center = statistics.fmean(base.speedups) if len(base.speedups) >= 2 else base.speedup
-    ceiling = 2 * center - floor  # the floor's mirror image
+    ceiling = latency_ceiling(base, t, policy.confidence)
     if policy.worse_than(r.latency.speedup_ci, ceiling, higher_is_better=False):
         return [f"speedup {fmt_ratio(r.latency.speedup)} is above baseline {fmt_ratio(base.speedup)}"]
     return []

@@ -28,7 +28,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from pytest_compress import atomic
-from pytest_compress.serialize import safetensors_metadata
+from pytest_compress.formats.container import safetensors_metadata
 
 CACHE_FORMAT = 1
 

@@ -1,23 +1,71 @@
 """The decision for one case: the limits the user set (``thresholds.py``) plus the comparisons
 with stored baselines (``baseline_gates.py``) -> a ``Verdict`` with one-line reasons.
 
-Also the *gate plan* the timing needs before it runs: every speedup limit a gate will compare
-against, so sampling can stop once all of them are settled.
+``GatePlan`` is that decision planned before the case runs: built once from the thresholds, the
+policy and the baselines, it gives the timing every speedup limit a gate will compare with (so
+sampling can stop once all of them are settled) and then decides the result.
 """
 
 from __future__ import annotations
 
-from pytest_compress.baseline_gates import compare_quality, latency_baseline_gate, latency_floor, latency_stale
+from dataclasses import dataclass
+
+from pytest_compress.baseline_gates import (
+    compare_quality,
+    latency_baseline_gate,
+    latency_ceiling,
+    latency_floor,
+    latency_stale,
+)
 from pytest_compress.baselines import LatencyBaseline, QualityBaseline
 from pytest_compress.results import MISSING, TOLERANCE, WRITTEN, CaseResult, Verdict
 from pytest_compress.thresholds import DEFAULT_POLICY, Gate, Policy, Thresholds, threshold_gates
 
 
+@dataclass(frozen=True)
+class GatePlan:
+    """Everything one case is gated on, fixed before it runs.
+
+    ``quality`` / ``latency`` are the stored baselines (``None`` when missing, or when ``update``
+    rewrites them); ``*_where`` say where they live, for the reasons.
+    """
+
+    thresholds: Thresholds
+    policy: Policy = DEFAULT_POLICY
+    quality: QualityBaseline | None = None
+    latency: LatencyBaseline | None = None
+    quality_where: str = ""
+    latency_where: str = ""
+    update: bool = False
+    nodeid: str = ""
+
+    @property
+    def speedup_limits(self) -> tuple[float, ...]:
+        """Every speedup a gate compares the timing's interval with; empty when recording a
+        baseline (no gate compares: the timing spends its whole budget)."""
+        return () if self.update else latency_limits(self.thresholds, self.latency, self.policy)
+
+    def decide(self, result: CaseResult) -> Verdict:
+        return decide(
+            result,
+            self.thresholds,
+            quality=self.quality,
+            latency=self.latency,
+            quality_where=self.quality_where,
+            latency_where=self.latency_where,
+            update=self.update,
+            nodeid=self.nodeid,
+            policy=self.policy,
+        )
+
+
 def latency_limits(t: Thresholds, latency: LatencyBaseline | None, policy: Policy) -> tuple[float, ...]:
-    """The speedup limits the gates will use: ``min_speedup`` and the latency baseline's floor."""
+    """The speedup limits the gates will use: ``min_speedup``, the latency baseline's floor (the
+    latency-baseline gate) and its ceiling (the stale-baseline check)."""
     limits = [t.min_speedup] if t.min_speedup else []
     if latency is not None:
         limits.append(latency_floor(latency, t, policy.confidence))
+        limits.append(latency_ceiling(latency, t, policy.confidence))
     return tuple(limits)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
-SCHEMA_VERSION = 3
+# 4: the Linear-weight accounting moved from details to ``storage``, what methods report about
+# themselves to typed ``method_results``.
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,95 @@ class SizeResult:
     def reduction(self) -> float:
         """How many times smaller the shipped artifact is (>1 is smaller)."""
         return self.reference_bytes / self.compressed_bytes if self.compressed_bytes else float("inf")
+
+
+@dataclass(frozen=True)
+class StorageResult:
+    """What the shipped payload spends on the reference's ``nn.Linear`` weights (except the layers
+    it keeps in float), by the payload format's own accounting
+    (:func:`pytest_compress.measure.size.linear_weight_storage`)."""
+
+    linear_weight_bytes: int  # in the payload: codes, scales, bitmaps, factors — every part
+    linear_weight_reference_bytes: int  # the same weights as float32 in the reference
+    bits_per_weight: float  # 8 * linear_weight_bytes / the reference's weight count, 4 decimals
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """What a built-in method reports about itself, typed. One subclass per kind; free-form
+    extras stay in ``details``. The kinds are an allow-list: ``from_dict`` builds nothing else."""
+
+    kind: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class SparsityResult(MethodResult):
+    """Pruning (``prune-unstructured``, ``prune-semistructured``): what share of which weights is zero."""
+
+    kind: ClassVar[str] = "sparsity"
+    weight_sparsity: float  # zeros over every weight of the model (measure.size.count_weights)
+    pruned_sparsity: float  # zeros over the tensors the method pruned
+    left_out: tuple[str, ...]  # "name (Type, N weights)" of every weight tensor it did not prune
+    criterion: str  # "magnitude" | "wanda"
+    pattern: str | None = None  # "2:4" for N:M sparsity
+
+
+@dataclass(frozen=True)
+class CalibrationResult(MethodResult):
+    """Static quantization (``int8-static``): what the observers were calibrated on, and how."""
+
+    kind: ClassVar[str] = "calibration"
+    examples: int
+    mode: str  # "eager" | "pt2e+inductor"
+    backend: str | None = None  # eager mode's quantized engine
+
+
+@dataclass(frozen=True)
+class DistillationResult(MethodResult):
+    """``distill``: the student, and the same student trained without the teacher (the control)."""
+
+    kind: ClassVar[str] = "distillation"
+    student_params: int
+    student_without_teacher: float | None = None  # the control's metric, when it was evaluated
+
+
+@dataclass(frozen=True)
+class AdapterResult(MethodResult):
+    """``quantize-lora``: the metric before and after the adapters, against the float-base control."""
+
+    kind: ClassVar[str] = "adapters"
+    reference_metric: float
+    quantized_metric: float
+    lora_metric: float
+    control_metric: float | None  # the same adapters trained on the float base (control=True)
+    recovered_fraction: float | None  # share of the gap to the control (or reference) closed
+    adapter_bytes: int
+    adapter_params: int
+
+
+METHOD_RESULTS: dict[str, type[MethodResult]] = {
+    cls.kind: cls for cls in (SparsityResult, CalibrationResult, DistillationResult, AdapterResult)
+}
+R = TypeVar("R", bound=MethodResult)
+
+
+def method_result_from_dict(data: dict[str, Any]) -> MethodResult:
+    cls = METHOD_RESULTS.get(data.get("kind", ""))
+    if cls is None:
+        raise ValueError(f"unknown method result kind {data.get('kind')!r}; known: {', '.join(sorted(METHOD_RESULTS))}")
+    values = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
+    if "left_out" in values:
+        values["left_out"] = tuple(values["left_out"])
+    return cls(**values)
+
+
+def find_result(results: tuple[MethodResult, ...], kind: type[R]) -> R | None:
+    """The last of ``results`` of type ``kind`` (a pipeline's later step wins), or None."""
+    found = [r for r in results if isinstance(r, kind)]
+    return found[-1] if found else None
 
 
 @dataclass(frozen=True)
@@ -149,6 +241,12 @@ class CaseResult:
     reference_sha256: str = ""  # runner.reference_digest: weights + eval data the case used
     eval_sha256: str = ""  # runner.data_digest: the eval data and example inputs alone
     draws: tuple[DrawResult, ...] = ()  # a baseline refresh's extra draws (draw 0 is this result)
+    storage: StorageResult | None = None  # None: the payload's format gave no Linear breakdown
+    method_results: tuple[MethodResult, ...] = ()  # typed reports of the method (and pipeline steps)
+
+    def method_result(self, kind: type[R]) -> R | None:
+        """What the method reported of ``kind`` (e.g. ``SparsityResult``), or None."""
+        return find_result(self.method_results, kind)
 
     def non_finite(self) -> list[str]:
         """The gated quantities that are NaN or infinite: no gate can compare them (``NaN > limit``
@@ -196,6 +294,7 @@ class CaseResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["method_results"] = [r.to_dict() for r in self.method_results]  # asdict drops the kind
         data["schema"] = SCHEMA_VERSION
         return data
 
@@ -233,6 +332,8 @@ class CaseResult:
             reference_sha256=data.get("reference_sha256", ""),
             eval_sha256=data.get("eval_sha256", ""),
             draws=tuple(DrawResult(**d) for d in data.get("draws", ())),
+            storage=StorageResult(**data["storage"]) if data.get("storage") is not None else None,
+            method_results=tuple(method_result_from_dict(r) for r in data.get("method_results", ())),
         )
 
 

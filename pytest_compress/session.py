@@ -17,7 +17,7 @@ from pytest_compress.report.rows import Row, build_rows
 from pytest_compress.results import CaseResult
 
 if TYPE_CHECKING:
-    from pytest_compress.runner import ModelStore
+    from pytest_compress.models import ModelStore
 
 
 @dataclass(eq=False)  # a plugin object: pluggy needs it hashable by identity
@@ -84,7 +84,7 @@ class CompressSession:
         """Trained reference models for this process; torch is imported here, on first use."""
         if self._models is None:
             from pytest_compress.cache import ModelCache
-            from pytest_compress.runner import ModelStore
+            from pytest_compress.models import ModelStore
 
             self._models = ModelStore(ModelCache(self.settings.cache_dir), device=self.settings.device)
         return self._models

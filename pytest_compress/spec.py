@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from pytest_compress.registry import Registry, decorator
+from pytest_compress.results import MethodResult, R, find_result
 
 if TYPE_CHECKING:
     import torch
@@ -157,6 +158,11 @@ class ModelSpec:
             raise SpecError(f"ModelSpec: metric names must be unique, got {names}")
 
 
+def all_metrics(spec: ModelSpec) -> tuple[Metric, ...]:
+    """The primary metric first, then the secondary ones: the order results are reported in."""
+    return (spec.metric, *spec.extra_metrics)
+
+
 @dataclass(frozen=True)
 class MethodConfig:
     """Base class for method configs: frozen dataclasses validated in ``__post_init__``.
@@ -223,13 +229,21 @@ class NotApplicable(Exception):
 class Artifact:
     """A compressed model: ``module`` runs inference, ``payload`` is the bytes you would ship.
 
-    ``encoding`` names the payload format so a reader of the report knows what was counted.
+    ``encoding`` names the payload format so a reader of the report knows what was counted; the
+    format registered under it (:func:`pytest_compress.register_format`) accounts for the
+    payload's Linear weights (bits per weight). ``results`` are the method's typed reports
+    (:class:`~pytest_compress.results.MethodResult`), ``details`` free-form extras.
     """
 
     module: nn.Module
     payload: bytes
     encoding: str
     details: dict[str, Any] = field(default_factory=dict)
+    results: tuple[MethodResult, ...] = ()
+
+    def result(self, kind: type[R]) -> R | None:
+        """The method's report of ``kind`` (e.g. ``SparsityResult``), or None."""
+        return find_result(self.results, kind)
 
 
 ApplyFn = Callable[["nn.Module", Any, MethodContext], Union["nn.Module", Artifact]]
@@ -295,12 +309,18 @@ def _expected_kind(default: Any, value: Any) -> str:
     return ""
 
 
-MODELS: Registry[Callable[[], ModelSpec]] = Registry("model")
-METHODS: Registry[Method] = Registry("method")
+# Built-in names come from the torch-free tables in ``pytest_compress.zoo`` / ``.methods``.
+MODELS: Registry[Callable[[], ModelSpec]] = Registry("model", builtins="pytest_compress.zoo")
+METHODS: Registry[Method] = Registry("method", builtins="pytest_compress.methods")
 
 
-def register_model(name: str) -> Callable[[Callable[[], ModelSpec]], Callable[[], ModelSpec]]:
+def register_model(
+    name: str, *, override: bool = False
+) -> Callable[[Callable[[], ModelSpec]], Callable[[], ModelSpec]]:
     """Register a function returning a :class:`ModelSpec`; it is called lazily, once per process.
+
+    A name already registered (a built-in, or by another module) is an error naming both;
+    ``override=True`` replaces it on purpose, whichever of the two is imported first.
 
     Example (conftest.py)::
 
@@ -314,15 +334,19 @@ def register_model(name: str) -> Callable[[Callable[[], ModelSpec]], Callable[[]
                 eval_data=(x[400:], y[400:]), example_inputs=(x[:1],),
             )
     """
-    return decorator(MODELS, name, lambda fn: fn)
+    return decorator(MODELS, name, lambda fn: fn, override=override)
 
 
-def register_method(name: str, config: type[MethodConfig] = NoConfig) -> Callable[[ApplyFn], ApplyFn]:
+def register_method(
+    name: str, config: type[MethodConfig] = NoConfig, *, override: bool = False
+) -> Callable[[ApplyFn], ApplyFn]:
     """Register ``apply(model, config, ctx) -> nn.Module | Artifact`` under ``name``.
 
     ``model`` is a private deep copy of the trained reference; return the compressed module
     (shipped as ``torch.save(state_dict)``) or an :class:`Artifact` with your own payload.
+    A name already registered (a built-in such as ``fp16``, or by another module) is an error
+    naming both; ``override=True`` replaces it on purpose, whichever is imported first.
     """
     if not (isinstance(config, type) and issubclass(config, MethodConfig)):
         raise TypeError(f"register_method({name!r}): config must be a MethodConfig dataclass, got {config!r}")
-    return decorator(METHODS, name, lambda fn: Method(name=name, config_type=config, apply=fn))
+    return decorator(METHODS, name, lambda fn: Method(name=name, config_type=config, apply=fn), override=override)

@@ -15,6 +15,7 @@ import pytest
 
 from pytest_compress.methods import BUILTIN
 from pytest_compress.registry import UnknownNameError
+from pytest_compress.results import METHOD_RESULTS
 from pytest_compress.spec import METHODS, MODELS, Artifact, SpecError
 from pytest_compress.thresholds import Thresholds
 
@@ -143,4 +144,13 @@ def method_output(method: str, out: Any) -> Any:
         )
     if not isinstance(out.encoding, str) or not out.encoding:
         raise SpecError(f"method {method!r}: Artifact.encoding must name the payload format, got {out.encoding!r}")
+    results = out.results if isinstance(out.results, (tuple, list)) else [out.results]
+    bad = [r for r in results if type(r) not in METHOD_RESULTS.values()]
+    if bad:
+        raise SpecError(
+            f"method {method!r}: Artifact.results takes the built-in result types "
+            f"({', '.join(sorted(c.__name__ for c in METHOD_RESULTS.values()))}), got {type(bad[0]).__name__}; "
+            "report anything else in Artifact.details"
+        )
+    out.results = tuple(results)
     return out

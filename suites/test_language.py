@@ -15,6 +15,8 @@ baselines record the measured slowdown). Measured values live in baselines/.
 
 import pytest
 
+import pytest_compress as pc
+
 LM, MINILM = "stdlib-lm", "minilm-l6"
 
 # The LM's output head and both models' embeddings stay float32 (ModelSpec.keep_float; embeddings
@@ -67,7 +69,7 @@ def test_int8_dynamic(compress_check, model):
 def test_int8_weight_only(compress_check, model):
     result = compress_check(model=model)
     # int8 codes + one float32 scale per output row: 8 + 32/in_features bits per weight.
-    assert 8 < result.details["linear_weight_bits"] <= 8 + 32 / 256
+    assert 8 < result.storage.bits_per_weight <= 8 + 32 / 256
 
 
 @pytest.mark.parametrize(
@@ -101,7 +103,7 @@ def test_int4_weight_only(compress_check, model, group_size):
     # Packed for real: per weight a 4-bit code, per group of g weights a float16 scale and a 4-bit
     # zero point (torchao keeps asymmetric zero points inside the code range) — exactly
     # 4 + 20/g bits per weight (4.16 at g=128, 4.63 at g=32: 7.7x / 6.9x smaller than float32).
-    assert result.details["linear_weight_bits"] == pytest.approx(4 + 20 / group_size, abs=1e-4)  # stored rounded
+    assert result.storage.bits_per_weight == pytest.approx(4 + 20 / group_size, abs=1e-4)  # stored rounded
 
 
 @pytest.mark.parametrize("method", ["fp16", "bf16"])
@@ -131,7 +133,7 @@ def test_prune_unstructured(compress_check, model, criterion):
     # 50% of the Linear weights; magnitude is one global threshold, Wanda compares within rows
     # using activation norms from calibration data. Baselines guard quality; README compares them.
     result = compress_check(model=model, method_args={"sparsity": 0.5, "criterion": criterion, "layers": ("Linear",)})
-    assert result.details["pruned_sparsity"] == 0.5
+    assert result.method_result(pc.SparsityResult).pruned_sparsity == 0.5
 
 
 @pytest.mark.parametrize("criterion", ["magnitude", "wanda"])
@@ -139,8 +141,9 @@ def test_prune_unstructured(compress_check, model, criterion):
 @pytest.mark.compress(method="prune-semistructured", min_size_reduction=1.2)
 def test_prune_2_4(compress_check, model, criterion):
     result = compress_check(model=model, method_args={"criterion": criterion})
-    assert result.details["pattern"] == "2:4"
-    assert result.details["pruned_sparsity"] == 0.5
+    sparsity = result.method_result(pc.SparsityResult)
+    assert sparsity.pattern == "2:4"
+    assert sparsity.pruned_sparsity == 0.5
 
 
 @pytest.mark.parametrize(
@@ -154,10 +157,10 @@ def test_prune_2_4(compress_check, model, criterion):
 @pytest.mark.compress(method="quantize-lora", **LM_TOLERANCE)
 def test_quantize_lora(compress_check, bits):
     result = compress_check(model=LM, method_args={"bits": bits})
-    d = result.details
+    d = result.method_result(pc.AdapterResult)
     # The adapters ship unmerged as float32 tensors: 4 bytes per adapter parameter, nothing else.
-    assert d["adapter_bytes"] == 4 * d["adapter_params"]
+    assert d.adapter_bytes == 4 * d.adapter_params
     # The claim: adapters trained on the quantized base get it (nearly) as far as the same adapters
     # trained on the float base — the quantization loss is recovered, not just masked by training.
-    assert d["recovered_fraction"] >= 0.8
-    assert d["lora_metric"] <= d["control_metric"] * 1.005
+    assert d.recovered_fraction >= 0.8
+    assert d.lora_metric <= d.control_metric * 1.005

@@ -8,6 +8,8 @@ threshold — and against this CPU's known limits; measured values live in basel
 
 import pytest
 
+import pytest_compress as pc
+
 CNN, RESNET, MOBILENET, VIT = "digits-cnn", "digits-resnet18", "digits-mobilenetv2", "digits-vit"
 MODELS = [CNN, RESNET, MOBILENET, VIT]
 
@@ -57,7 +59,7 @@ def test_fp16(compress_check, model, compute):
 @pytest.mark.compress(method="int8-static", max_accuracy_drop=0.015, min_size_reduction=3.0)
 def test_int8_static(compress_check, model):
     result = compress_check(model=model)
-    assert result.details["calibration_examples"] == 256
+    assert result.method_result(pc.CalibrationResult).examples == 256
 
 
 def bitmap_reduction(sparsity: float) -> float:
@@ -81,7 +83,7 @@ def test_prune_unstructured(compress_check, model, sparsity):
         min_size_reduction=0.8 * bitmap_reduction(sparsity),
         **limits,
     )
-    assert result.details["pruned_sparsity"] == pytest.approx(sparsity, abs=1e-3)
+    assert result.method_result(pc.SparsityResult).pruned_sparsity == pytest.approx(sparsity, abs=1e-3)
     assert result.size.compressed_nonzero < result.size.reference_nonzero
 
 
@@ -127,7 +129,7 @@ def test_cluster(compress_check, model, clusters, limits):
 def test_distill(compress_check, model):
     result = compress_check(model=model)
     # The report's metric is the distilled student; the control is the same student trained alone.
-    assert 0.0 <= result.details["student_without_teacher"] <= 1.0
+    assert 0.0 <= result.method_result(pc.DistillationResult).student_without_teacher <= 1.0
     assert result.size.compressed_params < result.size.reference_params
 
 

@@ -15,7 +15,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from pytest_compress.cache import CacheWarning, ModelCache, cache_key, tensor_digest
-from pytest_compress.serialize import safetensors_metadata
+from pytest_compress.formats.container import safetensors_metadata
 
 
 def _train(model, data, epochs=1):  # noqa: ANN001
@@ -259,7 +259,7 @@ def _tiny_spec():  # noqa: ANN202 - a registered model for the ModelStore test b
 
 @pytest.mark.parametrize("kind", sorted(TAMPERINGS))
 def test_the_reference_is_retrained_when_its_entry_does_not_fit(tmp_path: Path, kind: str) -> None:
-    from pytest_compress.runner import ModelStore
+    from pytest_compress.models import ModelStore
     from pytest_compress.spec import MODELS
 
     name = "test-cache-tiny"

@@ -99,7 +99,7 @@ def _boundary_runs(runs: int, looks: int, limit: float = 0.95, sigma: float = 0.
     import math
     import random
 
-    from pytest_compress.runner import clear_of
+    from pytest_compress.measure.latency import clear_of
 
     rng = random.Random(11)
     fails = 0
@@ -129,7 +129,7 @@ def test_with_limits_a_narrow_interval_that_straddles_a_limit_does_not_stop_samp
     def cmp() -> None:
         clock.now += next(costs)
 
-    from pytest_compress.runner import clear_of
+    from pytest_compress.measure.latency import clear_of
 
     t = interleaved(
         clock.work("A", 0.010), cmp, budget_s=2.0, target_rel_width=0.10, decided=clear_of((0.975,)), clock=clock

@@ -14,16 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from pytest_compress.formats import WEIGHT_ONLY
+from pytest_compress.formats.container import pack_codes, unpack_codes
+from pytest_compress.formats.weight_only import decode_weight_only, encode_weight_only
 from pytest_compress.measure.size import linear_weight_storage
 from pytest_compress.methods.pruning import nm_mask, row_masks
-from pytest_compress.methods.weight_only import (
-    WEIGHT_ONLY_FORMAT,
-    decode_weight_only,
-    encode_weight_only,
-    quantize_weights,
-)
+from pytest_compress.methods.weight_only import quantize_weights
 from pytest_compress.paired import bca_ci
-from pytest_compress.serialize import pack_codes, unpack_codes
 from pytest_compress.spec import Metric, NotApplicable
 
 FAST = settings(max_examples=25, deadline=None)
@@ -89,19 +86,20 @@ def test_weight_only_file_holds_exactly_the_weights_the_module_runs(bits, group)
     plain = nn.Sequential(nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 10))
     plain.load_state_dict(decoded)
     torch.testing.assert_close(plain(x), model(x), rtol=1e-5, atol=1e-5)
-    acct = linear_weight_storage(reference, payload, keep_float=("2",))
+    acct = linear_weight_storage(reference, payload, WEIGHT_ONLY, keep_float=("2",))
+    assert acct is not None
     groups_per_row = 256 // (group or 256)
     if bits == 4:  # packed codes + fp16 scale + packed (or int8) zero point per group
-        assert acct["linear_weight_bytes"] <= 64 * 256 // 2 + 64 * groups_per_row * (2 + 1)
+        assert acct.linear_weight_bytes <= 64 * 256 // 2 + 64 * groups_per_row * (2 + 1)
     else:
-        assert acct["linear_weight_bytes"] == 64 * 256 + 64 * 2  # int8 codes + one fp16 scale per row
-    assert acct["linear_weight_reference_bytes"] == 4 * 64 * 256
+        assert acct.linear_weight_bytes == 64 * 256 + 64 * 2  # int8 codes + one fp16 scale per row
+    assert acct.linear_weight_reference_bytes == 4 * 64 * 256
 
 
 def test_weight_only_rejects_other_payloads():
     from safetensors.torch import save
 
-    with pytest.raises(ValueError, match=WEIGHT_ONLY_FORMAT):
+    with pytest.raises(ValueError, match=WEIGHT_ONLY):
         decode_weight_only(save({"a": torch.zeros(2)}))
 
 

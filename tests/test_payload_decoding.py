@@ -12,8 +12,13 @@ import pytest
 import torch
 from torch import nn
 
+from pytest_compress.formats import DENSE, FP16, SPARSE_BITMAP, WEIGHT_ONLY
+from pytest_compress.formats.dense import DENSE_FORMAT, dense_payload
 from pytest_compress.measure.size import linear_weight_storage
-from pytest_compress.serialize import dense_payload, dense_state_payload
+
+
+def dense_state_payload(state: object) -> bytes:
+    return DENSE_FORMAT.encode(state)  # type: ignore[arg-type]
 
 
 class _WritesMarker:
@@ -44,7 +49,7 @@ def test_the_malicious_payload_is_live(tmp_path: Path) -> None:
 
 def test_a_pickle_that_runs_code_is_refused_not_run(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
-    assert linear_weight_storage(_ref(), _malicious(marker)) is None
+    assert linear_weight_storage(_ref(), _malicious(marker), DENSE) is None
     assert not marker.exists()
 
 
@@ -53,7 +58,7 @@ def test_a_pickle_mixing_packed_rnn_weights_and_code_is_refused(tmp_path: Path) 
     # Anything else in the same pickle stays refused.
     gru = _quantized_gru()
     marker = tmp_path / "marker"
-    assert linear_weight_storage(_GruNet(), _malicious(marker, gru.state_dict())) is None
+    assert linear_weight_storage(_GruNet(), _malicious(marker, gru.state_dict()), DENSE) is None
     assert not marker.exists()
 
 
@@ -71,12 +76,13 @@ def test_a_pickle_mixing_packed_rnn_weights_and_code_is_refused(tmp_path: Path) 
     ],
     ids=["empty", "one-byte", "random", "onnx", "bad-safetensors", "empty-safetensors", "truncated-zip"],
 )
-def test_bytes_in_no_known_format_give_no_breakdown(payload: bytes) -> None:
-    assert linear_weight_storage(_ref(), payload) is None
+@pytest.mark.parametrize("encoding", [DENSE, SPARSE_BITMAP, WEIGHT_ONLY])
+def test_bytes_in_no_known_format_give_no_breakdown(payload: bytes, encoding: str) -> None:
+    assert linear_weight_storage(_ref(), payload, encoding) is None
 
 
 def test_a_torch_save_of_something_other_than_a_state_dict_gives_no_breakdown() -> None:
-    assert linear_weight_storage(_ref(), dense_state_payload([torch.zeros(3)])) is None  # type: ignore[arg-type]
+    assert linear_weight_storage(_ref(), dense_state_payload([torch.zeros(3)]), DENSE) is None
 
 
 class _GruNet(nn.Module):
@@ -100,19 +106,19 @@ def _quantized_gru() -> nn.Module:
 
 def test_built_in_torch_save_payloads_are_still_counted() -> None:
     ref = _ref()
-    assert linear_weight_storage(ref, dense_payload(ref))["linear_weight_bits"] == 32  # type: ignore[index]
+    assert linear_weight_storage(ref, dense_payload(ref), DENSE).bits_per_weight == 32  # type: ignore[union-attr]
     half = dense_state_payload({k: v.half() for k, v in ref.state_dict().items()})
-    assert linear_weight_storage(ref, half)["linear_weight_bits"] == 16  # type: ignore[index]
+    assert linear_weight_storage(ref, half, FP16).bits_per_weight == 16  # type: ignore[union-attr]
     # A dynamic int8 GRU stores its gates as TorchScript objects; decoding them as data still
     # finds the int8 Linear head (8-bit codes + one float64 scale and one int64 zero point).
-    acct = linear_weight_storage(_GruNet(), dense_payload(_quantized_gru()))
-    assert acct is not None and acct["linear_weight_bytes"] == 16 * 4 + 16
+    acct = linear_weight_storage(_GruNet(), dense_payload(_quantized_gru()), DENSE)
+    assert acct is not None and acct.linear_weight_bytes == 16 * 4 + 16
 
 
 def test_decoding_a_quantized_gru_payload_executes_no_scriptobject_setstate() -> None:
-    from pytest_compress.measure.size import _PackedScriptObject, _torch_save_state
+    from pytest_compress.formats.torchao import PackedScriptObject, load
 
-    state = _torch_save_state(dense_payload(copy.deepcopy(_quantized_gru())))
+    state = load(dense_payload(copy.deepcopy(_quantized_gru())))
     assert isinstance(state, dict)
-    packed = [v for v in state.values() if isinstance(v, _PackedScriptObject)]
+    packed = [v for v in state.values() if isinstance(v, PackedScriptObject)]
     assert packed and not any(isinstance(v, torch.ScriptObject) for v in state.values())

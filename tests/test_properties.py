@@ -7,12 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from pytest_compress.formats.container import pack_codes, unpack_codes
 from pytest_compress.methods.clustering import ClusterConfig, cluster
 from pytest_compress.methods.lowrank import factorize
 from pytest_compress.methods.pruning import UnstructuredConfig, global_magnitude_masks, prune_unstructured
 from pytest_compress.methods.quantization import Int8DynamicConfig, int8_dynamic
 from pytest_compress.methods.structured import StructuredConfig, prune_structured
-from pytest_compress.serialize import pack_codes, unpack_codes
 from pytest_compress.spec import MethodContext
 
 SETTINGS = settings(max_examples=25, deadline=None)

@@ -10,6 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+from pytest_compress.formats.container import safetensors_metadata
+from pytest_compress.formats.dense import dense_payload
+from pytest_compress.formats.sparse import decode_sparse
 from pytest_compress.measure.size import count_parameters, count_weights
 from pytest_compress.methods.pruning import (
     SemiStructuredConfig,
@@ -18,7 +21,7 @@ from pytest_compress.methods.pruning import (
     prune_unstructured,
 )
 from pytest_compress.methods.quantization import Int8DynamicConfig, int8_dynamic
-from pytest_compress.serialize import decode_sparse, dense_payload, safetensors_metadata
+from pytest_compress.results import SparsityResult
 from pytest_compress.spec import MethodContext, NotApplicable
 
 RNNS = {"GRU": nn.GRU, "LSTM": nn.LSTM, "RNN": nn.RNN}
@@ -55,6 +58,12 @@ def _measured_weight_sparsity(model: nn.Module) -> float:
     return sum(int((p == 0).sum()) for p in weights) / sum(p.numel() for p in weights)
 
 
+def _sparsity(art: object) -> SparsityResult:
+    found = art.result(SparsityResult)  # type: ignore[attr-defined]
+    assert found is not None
+    return found
+
+
 def _rnn_weights(model: Tagger) -> dict[str, torch.Tensor]:
     return {n: p.detach() for n, p in model.rnn.named_parameters() if n.startswith("weight_")}
 
@@ -67,11 +76,11 @@ def test_unstructured_prunes_recurrent_weights_to_the_reported_sparsity(kind: st
     art = prune_unstructured(model, UnstructuredConfig(sparsity=0.5), _ctx(model))
 
     # Every weight is a GRU/LSTM/RNN gate matrix or the head's: all are pruned, nothing left out.
-    assert art.details["left_out"] == []
+    assert _sparsity(art).left_out == ()
     assert _measured_weight_sparsity(art.module) == 0.5
-    assert art.details["weight_sparsity"] == art.details["pruned_sparsity"] == 0.5
+    assert _sparsity(art).weight_sparsity == _sparsity(art).pruned_sparsity == 0.5
     weights, nonzero = count_weights(art.module)
-    assert art.details["weight_sparsity"] == round((weights - nonzero) / weights, 6)
+    assert _sparsity(art).weight_sparsity == round((weights - nonzero) / weights, 6)
     total, after_nonzero = count_parameters(art.module)
     assert total == before_total and before_nonzero - after_nonzero == weights // 2
 
@@ -101,10 +110,10 @@ def test_sparsity_of_a_model_with_an_embedding_states_what_was_left_out() -> Non
     model = Tagger(nn.GRU)
     _, before_nonzero = count_parameters(model)
     art = prune_unstructured(model, UnstructuredConfig(sparsity=0.5), _ctx(model))
-    assert art.details["left_out"] == ["emb.weight (Embedding, 800 weights)"]
-    assert art.details["pruned_sparsity"] == 0.5
+    assert _sparsity(art).left_out == ("emb.weight (Embedding, 800 weights)",)
+    assert _sparsity(art).pruned_sparsity == 0.5
     measured = _measured_weight_sparsity(art.module)
-    assert art.details["weight_sparsity"] == round(measured, 6)
+    assert _sparsity(art).weight_sparsity == round(measured, 6)
     assert measured == 2432 / 5664  # half of GRU 4,608 + head 256; the embedding's 800 stay dense
     # Over the weights it says it pruned (all but the left-out ones) it is exactly one half.
     weights, nonzero = count_weights(art.module)
@@ -116,9 +125,9 @@ def test_sparsity_of_a_model_with_an_embedding_states_what_was_left_out() -> Non
 def test_a_linear_only_layer_set_reports_the_recurrent_weights_it_left_out() -> None:
     model = Tagger(nn.GRU)
     art = prune_unstructured(model, UnstructuredConfig(sparsity=0.5, layers=("Linear",)), _ctx(model))
-    assert art.details["pruned_sparsity"] == 0.5
-    assert art.details["weight_sparsity"] == round(_measured_weight_sparsity(art.module), 6) < 0.05
-    left = " ".join(art.details["left_out"])
+    assert _sparsity(art).pruned_sparsity == 0.5
+    assert _sparsity(art).weight_sparsity == round(_measured_weight_sparsity(art.module), 6) < 0.05
+    left = " ".join(_sparsity(art).left_out)
     for name in ("emb.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0"):
         assert name in left
     assert not any((p == 0).any() for p in _rnn_weights(art.module).values())
@@ -127,7 +136,7 @@ def test_a_linear_only_layer_set_reports_the_recurrent_weights_it_left_out() -> 
 def test_explicit_recurrent_layer_types_are_accepted() -> None:
     model = Tagger(nn.GRU)
     art = prune_unstructured(model, UnstructuredConfig(sparsity=0.5, layers=("Linear", "GRU")), _ctx(model))
-    assert art.details["pruned_sparsity"] == 0.5
+    assert _sparsity(art).pruned_sparsity == 0.5
     assert all((p == 0).any() for p in _rnn_weights(art.module).values())
     UnstructuredConfig(layers=("LSTM", "RNN"))
     with pytest.raises(ValueError, match="'Embedding'"):
@@ -137,7 +146,7 @@ def test_explicit_recurrent_layer_types_are_accepted() -> None:
 def test_keep_float_recurrent_layer_is_left_out_by_name() -> None:
     model = Tagger(nn.LSTM, embed=False)
     art = prune_unstructured(model, UnstructuredConfig(sparsity=0.5), _ctx(model, keep_float=("rnn",)))
-    assert [s.split(" ")[0] for s in art.details["left_out"]] == ["rnn.weight_ih_l0", "rnn.weight_hh_l0"]
+    assert [s.split(" ")[0] for s in _sparsity(art).left_out] == ["rnn.weight_ih_l0", "rnn.weight_hh_l0"]
     assert not any((p == 0).any() for p in _rnn_weights(art.module).values())
 
 
@@ -155,16 +164,16 @@ def test_refusals_name_the_layers() -> None:
 def test_wanda_on_the_linear_layers_of_a_recurrent_model_states_the_rest() -> None:
     model = Tagger(nn.GRU)
     art = prune_unstructured(model, UnstructuredConfig(criterion="wanda", layers=("Linear",)), _ctx(model))
-    assert any(s.startswith("rnn.weight_hh_l0 ") for s in art.details["left_out"])
-    assert art.details["weight_sparsity"] == round(_measured_weight_sparsity(art.module), 6)
+    assert any(s.startswith("rnn.weight_hh_l0 ") for s in _sparsity(art).left_out)
+    assert _sparsity(art).weight_sparsity == round(_measured_weight_sparsity(art.module), 6)
 
 
 def test_semistructured_reports_model_sparsity_and_what_it_skipped() -> None:
     model = Tagger(nn.GRU)
     art = prune_semistructured(model, SemiStructuredConfig(), _ctx(model))
-    assert art.details["pruned_sparsity"] == 0.5  # the head's 2:4 pattern
-    assert art.details["weight_sparsity"] == round(_measured_weight_sparsity(art.module), 6) < 0.1
-    assert any(s.startswith("rnn.weight_ih_l0 (GRU,") for s in art.details["left_out"])
+    assert _sparsity(art).pruned_sparsity == 0.5  # the head's 2:4 pattern
+    assert _sparsity(art).weight_sparsity == round(_measured_weight_sparsity(art.module), 6) < 0.1
+    assert any(s.startswith("rnn.weight_ih_l0 (GRU,") for s in _sparsity(art).left_out)
 
 
 @pytest.mark.parametrize("kind", ["GRU", "LSTM"])

@@ -12,7 +12,7 @@ import pytest
 from pytest_compress.baselines import BaselineStore
 from pytest_compress.report.render import json_document, markdown
 from pytest_compress.report.rows import ALSO, build_rows
-from pytest_compress.results import CaseResult, MetricResult
+from pytest_compress.results import CaseResult, MetricResult, StorageResult
 from pytest_compress.thresholds import Policy, Thresholds, threshold_gates
 from tests.helpers import make_result
 
@@ -31,7 +31,7 @@ def _lm_result(ref_ppl: float = 5.0, cmp_ppl: float = 5.3, ci: tuple[float, floa
         latency=dataclasses.replace(base.latency, workload="prefill-128"),
         extra_metrics=(kl,),
         extra_latency=(decode,),
-        details={"linear_weight_bits": 4.156},
+        storage=StorageResult(linear_weight_bytes=2078, linear_weight_reference_bytes=16000, bits_per_weight=4.156),
     )
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_compress.baseline_gates import compare_quality, latency_floor
+from pytest_compress.baseline_gates import compare_quality, latency_ceiling, latency_floor
 from pytest_compress.baselines import BaselineFileError, BaselineStore, LatencyBaseline, QualityBaseline
 from pytest_compress.fingerprint import Fingerprint
-from pytest_compress.gates import decide, latency_limits
+from pytest_compress.gates import GatePlan, decide, latency_limits
+from pytest_compress.measure.latency import clear_of
 from pytest_compress.results import DrawResult
 from pytest_compress.spread import MAX_RECORDED_RUNS, Spread, SpreadError, accumulate, band
 from pytest_compress.thresholds import Policy, Thresholds
@@ -183,8 +184,41 @@ def test_latency_baseline_with_recorded_runs_gates_on_their_spread() -> None:
     assert _latency_verdict(4.1, (3.9, floor + 0.01), base).status == "pass"  # lenient: not confidently below
     # strict: the whole interval must clear the band's floor
     assert _latency_verdict(4.43, (3.9, 4.6), base, mode="strict").failed_gates == ("latency-baseline",)
-    # the timing plan stops on the same floor the gate uses
-    assert latency_limits(Thresholds(min_speedup=1.5, latency_tolerance=0.05), base, Policy()) == (1.5, floor)
+    # the timing plan stops on the same floor the gate uses (and on the stale check's ceiling)
+    ceiling = latency_ceiling(base, tight, 0.99)
+    assert latency_limits(Thresholds(min_speedup=1.5, latency_tolerance=0.05), base, Policy()) == (1.5, floor, ceiling)
+
+
+def test_the_gate_plan_gives_the_timing_every_limit_its_gates_compare_with() -> None:
+    runs = (4.48, 4.40, 4.55, 4.45, 4.50)
+    base = LatencyBaseline(4.48, 1.0, 0.22, speedups=runs)
+    t = Thresholds(min_speedup=1.5, latency_tolerance=0.05)
+    floor, ceiling = latency_floor(base, t, 0.99), latency_ceiling(base, t, 0.99)
+    assert ceiling == pytest.approx(2 * 4.476 - floor)  # the floor mirrored about the runs' mean
+    r = dataclasses.replace(make_result(speedup=5.2, speedup_ci=(4.9, 5.5)), reference_sha256=REF_A, eval_sha256=EVAL)
+    plan = GatePlan(t, Policy(), quality=QualityBaseline.from_result(r), latency=base, nodeid="s/t.py::a")
+    assert plan.speedup_limits == (1.5, floor, ceiling)
+    # The stale ceiling reaches the stop rule: an interval straddling it is not settled yet.
+    stop = clear_of(plan.speedup_limits)
+    assert stop is not None
+    assert not stop((ceiling - 0.05, ceiling + 0.05))
+    assert stop((floor + 0.01, ceiling - 0.01)) and stop((ceiling + 0.01, ceiling + 0.2))
+    # What the plan decides is what decide() decides: confidently above the ceiling -> stale.
+    verdict = plan.decide(r)
+    assert verdict == decide(
+        r,
+        t,
+        quality=plan.quality,
+        latency=base,
+        quality_where="",
+        latency_where="",
+        update=False,
+        nodeid="s/t.py::a",
+    )
+    assert verdict.status == "pass" and verdict.stale and "speedup 5.20x is above baseline" in verdict.notes[-1]
+    # Recording a baseline compares with nothing: the timing spends its whole budget.
+    assert dataclasses.replace(plan, update=True, latency=None).speedup_limits == ()
+    assert dataclasses.replace(plan, latency=None).speedup_limits == (1.5,)
 
 
 def test_latency_spreads_are_recorded_and_bad_ones_refused(tmp_path: Path) -> None:

@@ -16,6 +16,10 @@ budget is spent or at ``max_pairs``), each at confidence ``1 - (1 - confidence) 
 when there are no limits (``decided`` is None) does a narrow interval (``target_rel_width``)
 stop it. The reported interval is the last look's, at that per-look confidence, so the gates
 inherit the guarantee.
+
+Below ``interleaved``, the wrappers a case times models with (``time_pair``, ``time_workload``)
+and their settings (``RunSettings``). Torch is imported inside them: the sampler itself is pure
+Python, testable with a fake clock.
 """
 
 from __future__ import annotations
@@ -24,10 +28,17 @@ import gc
 import math
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from pytest_compress.results import LatencyResult
 from pytest_compress.stats import median_ci, relative_width
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 Clock = Callable[[], float]
 
@@ -135,3 +146,113 @@ def interleaved(
         if gc_was_enabled:
             gc.enable()
     return Timing(tuple(ref_s), tuple(cmp_s), calls, per_look)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    threads: int = 1
+    device: str = "cpu"
+    latency_budget_s: float = 3.0
+    latency_min_pairs: int = 10
+    latency_target_width: float = 0.10
+    latency_looks: int = 4  # planned looks of the group-sequential stop rule (``interleaved``)
+    confidence: float = 0.99
+    # Speedup limits the gates will compare against (``gates.GatePlan.speedup_limits``): timing
+    # stops early once its interval is clear of all of them.
+    latency_limits: tuple[float, ...] = ()
+    seed: int = 0
+    # Which independent draw of the reference (and of any training a method does) this case uses:
+    # 0 is the one every run measures; 1.. are the extra draws a baseline refresh records to learn
+    # how much results spread when the reference is retrained (see spread.py).
+    draw: int = 0
+    # Time the forward, and the model's extra workloads (a baseline refresh's extra draws time
+    # only the forward: its run-to-run spread is what the latency baseline records).
+    timed: bool = True
+    workloads: bool = True
+
+
+def clear_of(limits: tuple[float, ...]):  # noqa: ANN201
+    """A stop rule: the interval already lies on one side of every limit, so more samples can't
+    change any gate's decision."""
+    if not limits:
+        return None
+    return lambda ci: all(ci[0] > x or ci[1] < x for x in limits)
+
+
+def _synced(call: Callable[[], object], device: str) -> Callable[[], object]:
+    """``call`` followed by a device synchronisation, so GPU work is timed, not just launched."""
+    if "cuda" not in device:
+        return call
+    import torch
+
+    def run() -> None:
+        call()
+        torch.cuda.synchronize()
+
+    return run
+
+
+def time_pair(
+    reference: nn.Module,
+    compressed: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    settings: RunSettings,
+    ref_device: str,
+    cmp_device: str,
+) -> LatencyResult:
+    """One forward over ``inputs``, reference vs compressed."""
+    import torch
+
+    ref_in = tuple(t.to(ref_device) for t in inputs)
+    cmp_in = tuple(t.to(cmp_device) for t in inputs)
+    sync = torch.cuda.synchronize if "cuda" in (ref_device + cmp_device) else (lambda: None)
+
+    def run_ref() -> None:
+        reference(*ref_in)
+        sync()
+
+    def run_cmp() -> None:
+        compressed(*cmp_in)
+        sync()
+
+    return time_workload("forward", run_ref, run_cmp, settings)
+
+
+def time_workload(
+    name: str, run_ref: Callable[[], object], run_cmp: Callable[[], object], settings: RunSettings
+) -> LatencyResult:
+    """Interleaved timing of two zero-argument calls, under the run's thread count."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        # Warnings are off while timing, as a precaution: pytest records warnings raised inside a
+        # test, and torch.ao's quantized ops can warn on every forward; that bookkeeping must not
+        # be timed. (Not measured to matter on its own; evaluation, right after, runs with
+        # warnings on, so nothing is hidden from the user.)
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = interleaved(
+                run_ref,
+                run_cmp,
+                budget_s=settings.latency_budget_s,
+                min_pairs=settings.latency_min_pairs,
+                target_rel_width=settings.latency_target_width,
+                confidence=settings.confidence,
+                decided=clear_of(settings.latency_limits),
+                looks=settings.latency_looks,
+            )
+    finally:
+        torch.set_num_threads(previous)
+    return LatencyResult(
+        reference_ms=t.reference_ms,
+        compressed_ms=t.compressed_ms,
+        speedup=t.speedup,
+        speedup_ci=t.speedup_ci,
+        pairs=len(t.ratios),
+        calls_per_sample=t.calls_per_sample,
+        threads=settings.threads,
+        ratios=t.ratios,
+        workload=name,
+    )

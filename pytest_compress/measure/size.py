@@ -1,4 +1,5 @@
-"""Parameter and non-zero counts that also see inside quantized modules' packed weights."""
+"""Parameter and non-zero counts that also see inside quantized modules' packed weights, and the
+Linear-weight storage of a payload (which its format accounts for)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
+
+from pytest_compress.formats import FormatError, get_format
+from pytest_compress.results import StorageResult
 
 
 def _packed_recurrent_types() -> tuple[type, ...]:
@@ -76,109 +80,33 @@ def _counts(weights: Iterable[torch.Tensor]) -> tuple[int, int]:
     return total, nonzero
 
 
-def _tensor_bytes(t: object) -> int:
-    """Bytes a tensor occupies in a torch.save file; of a torch.ao packed-params ``(weight, bias)``
-    tuple only the weight counts (biases are not Linear *weights* in any other format either)."""
-    if isinstance(t, (tuple, list)):
-        return _tensor_bytes(t[0]) if t else 0
-    if not isinstance(t, torch.Tensor):
-        return 0
-    if t.is_quantized:
-        data = t.int_repr().numel() * t.int_repr().element_size()
-        if t.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
-            scales, zps = t.q_per_channel_scales(), t.q_per_channel_zero_points()
-            return data + scales.numel() * scales.element_size() + zps.numel() * zps.element_size()
-        return data + 16  # one float64 scale and one int64 zero point
-    return t.numel() * t.element_size()
-
-
 def linear_weight_storage(
-    reference: nn.Module, payload: bytes, keep_float: tuple[str, ...] = ()
-) -> dict[str, float | int] | None:
+    reference: nn.Module, payload: bytes, encoding: str, keep_float: tuple[str, ...] = ()
+) -> StorageResult | None:
     """Bytes the shipped payload spends on the reference's Linear weights, and bits per weight.
 
-    The weights of each ``nn.Linear`` of the reference (except ``keep_float``) are looked up in
-    the payload under the names compression methods give them: ``L.weight`` (dense, fp16,
-    pruned), ``L.weight::*`` (sparse-bitmap and weight-only parts), ``L.base_layer.weight`` (a
-    layer wrapped by peft's LoRA; its adapters are not counted), ``L.0.weight`` + ``L.1.weight``
-    (low-rank factors), ``L._packed_params._packed_params`` (torch.ao int8). Bits per weight divide by the
-    *reference's* weight count, so structured pruning and low rank show their saving. ``None``
-    when some layer cannot be found (a compiled graph, another model) or the payload is in no
-    format read here (ONNX, empty, damaged): no guessing.
+    The payload's format (registered under ``encoding``, :mod:`pytest_compress.formats`) says
+    what each ``nn.Linear`` of the reference (except ``keep_float``) costs in it — this module
+    knows no method's file layout. Bits per weight divide by the *reference's* weight count, so
+    structured pruning and low rank show their saving. ``None`` when no format is registered
+    for ``encoding``, the format finds no weight for some layer (a compiled graph, another
+    model) or the payload is not readable as that format (empty, damaged, a pickle that would
+    run code): no guessing.
     """
     names = [n for n, m in reference.named_modules() if type(m) is nn.Linear and n not in keep_float]
-    if not names:
+    fmt = get_format(encoding)
+    if not names or fmt is None:
+        return None
+    try:
+        per_layer = fmt.linear_weight_bytes(payload, names)
+    except FormatError:
+        return None
+    if per_layer is None:
         return None
     weights = sum(reference.get_submodule(n).weight.numel() for n in names)
-    sizes = _payload_sizes(payload)
-    if sizes is None:
-        return None
-    stored = 0
-    for n in names:
-        exact = {f"{n}.weight", f"{n}.base_layer.weight", f"{n}.0.weight", f"{n}.1.weight"}
-        exact.add(f"{n}._packed_params._packed_params")
-        parts = (f"{n}.weight::", f"{n}.base_layer.weight::")  # the latter: a peft-wrapped layer
-        found = [size for key, size in sizes.items() if key in exact or key.startswith(parts)]
-        if not found:
-            return None
-        stored += sum(found)
-    return {
-        "linear_weight_bytes": stored,
-        "linear_weight_reference_bytes": 4 * weights,
-        "linear_weight_bits": round(8 * stored / weights, 4),
-    }
-
-
-class _PackedScriptObject:
-    """Stands in for ``torch.ScriptObject`` while a payload is decoded.
-
-    A quantized GRU/LSTM's state_dict holds TorchScript objects (packed weights). Unpickling a real
-    ``torch.ScriptObject`` runs the ``__setstate__`` of whichever registered C++ class the bytes
-    name; this placeholder only keeps the state, so decoding executes nothing the payload chose.
-    """
-
-    def __setstate__(self, state: object) -> None:
-        self.state = state
-
-
-def _torch_save_state(payload: bytes) -> object:
-    """Decode a ``torch.save`` payload with ``weights_only=True``: tensors, containers and the
-    handful of types torch allow-lists; a pickle that names anything else is refused, never run."""
-    import io
-    import pickle
-    import warnings
-
-    def load() -> object:
-        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-
-    with warnings.catch_warnings():
-        # Unpickling torch.ao's packed int8 weights goes through torch's own deprecated
-        # TypedStorage path; nothing a user can act on.
-        warnings.filterwarnings("ignore", message=r"TypedStorage is deprecated")
-        try:
-            return load()
-        except pickle.UnpicklingError as exc:
-            safe = getattr(torch.serialization, "safe_globals", None)
-            if safe is None or "torch.ScriptObject" not in str(exc):
-                raise
-        # Only the ScriptObject global gets a stand-in (torch >= 2.6 maps a name to it); every
-        # other global stays refused.
-        with safe([(_PackedScriptObject, "torch.ScriptObject")]):
-            return load()
-
-
-def _payload_sizes(payload: bytes) -> dict[str, int] | None:
-    """Bytes per stored name of a safetensors or ``torch.save`` payload; ``None`` for anything else."""
-    from pytest_compress.serialize import safetensors_header
-
-    try:
-        if payload[8:9] == b"{":  # safetensors: 8-byte header length, then a JSON header
-            header = safetensors_header(payload)
-            offsets = {k: v["data_offsets"] for k, v in header.items() if k != "__metadata__"}
-            return {k: int(end) - int(start) for k, (start, end) in offsets.items()}
-        state = _torch_save_state(payload)
-    except Exception:  # empty, ONNX, damaged or a refused pickle: no breakdown, never a crash
-        return None
-    if not isinstance(state, dict):
-        return None
-    return {str(k): _tensor_bytes(v) for k, v in state.items()}
+    stored = sum(per_layer.values())
+    return StorageResult(
+        linear_weight_bytes=stored,
+        linear_weight_reference_bytes=4 * weights,
+        bits_per_weight=round(8 * stored / weights, 4),
+    )

@@ -1,13 +1,12 @@
 """Built-in compression methods, one module per family.
 
 Each family module registers its methods with :func:`pytest_compress.register_method` when it is
-imported, exactly as a user's conftest does. The plugin only *declares* the names here, so
-loading it does not import torch.
+imported, exactly as a user's conftest does. This package only *declares* the names (the
+registry reads ``BUILTIN`` on first use) and imports nothing, so loading the plugin does not
+import torch.
 """
 
 from __future__ import annotations
-
-from pytest_compress.spec import METHODS
 
 BUILTIN = {
     "int8-dynamic": (
@@ -49,5 +48,9 @@ BUILTIN = {
 
 
 def declare_builtins() -> None:
+    """Declare the built-in methods now. The registry reads ``BUILTIN`` on first use anyway (this
+    package imports nothing, so the registry can); kept for scripts that call it."""
+    from pytest_compress.spec import METHODS
+
     for name, (module, summary) in BUILTIN.items():
         METHODS.declare(name, module, summary)

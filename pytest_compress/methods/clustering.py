@@ -1,25 +1,22 @@
 """Weight sharing: k-means clustering of each layer's weights into ``clusters`` shared values.
 
-Shipped as ``pytest-compress/clustered-v1``: a safetensors file holding, per clustered tensor,
-its codebook (``clusters`` float32 values) and its indices packed at ``ceil(log2(clusters))``
-bits each (``pack_codes``: little-endian within each byte); other tensors stay dense.
-The running model uses the decoded (dense float32) weights: clustering buys size, not speed.
+Shipped as ``pytest-compress/clustered-v1`` (:mod:`pytest_compress.formats.clustered`): per
+clustered tensor its codebook (``clusters`` float32 values) and its indices packed at
+``ceil(log2(clusters))`` bits each; other tensors stay dense. The running model uses the decoded
+(dense float32) weights: clustering buys size, not speed.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 
 import torch
-from safetensors.torch import save as st_save
 from torch import nn
 
-from pytest_compress.serialize import pack_codes
+from pytest_compress.formats import CLUSTERED
+from pytest_compress.formats.clustered import CLUSTERED_FORMAT, Clustered, index_bits
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, register_method
 
-CLUSTER_FORMAT = "pytest-compress/clustered-v1"
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 FIT_SAMPLE = 1 << 20
 
@@ -65,26 +62,22 @@ def kmeans_1d(values: torch.Tensor, k: int, iterations: int) -> tuple[torch.Tens
 @register_method("cluster", config=ClusterConfig)
 def cluster(model: nn.Module, config: ClusterConfig, ctx: MethodContext) -> Artifact:
     """k-means weight sharing per layer; size = codebooks + bit-packed indices."""
-    bits = max(1, math.ceil(math.log2(config.clusters)))
-    tensors: dict[str, torch.Tensor] = {}
-    clustered: dict[str, dict[str, object]] = {}
+    bits = index_bits(config.clusters)
     names = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, _LAYERS)}
     # nn.MultiheadAttention's fused q/k/v projection is a bare parameter, not an nn.Linear.
     names |= {f"{n}.in_proj_weight" for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)}
+    state: dict[str, torch.Tensor | Clustered] = {}
     for name, t in model.state_dict().items():
         if name in names:
             codebook, codes = kmeans_1d(t, config.clusters, config.iterations)
+            state[name] = shared = Clustered(codebook=codebook, codes=codes, shape=tuple(t.shape), bits=bits)
             with torch.no_grad():
-                t.copy_(codebook[codes].reshape(t.shape))
-            tensors[f"{name}::codebook"] = codebook.contiguous()
-            tensors[f"{name}::codes"] = pack_codes(codes, bits)
-            clustered[name] = {"shape": list(t.shape), "bits": bits}
-        else:
-            tensors[name] = t.detach().contiguous().clone()
-    meta = {"pytest-compress": json.dumps({"format": CLUSTER_FORMAT, "clustered": clustered}, sort_keys=True)}
+                t.copy_(shared.values())
+        else:  # copied now: a tensor tied to a later clustered one keeps the values it had here
+            state[name] = t.detach().clone()
     return Artifact(
         module=model,
-        payload=st_save(tensors, metadata=meta),
-        encoding=CLUSTER_FORMAT,
-        details={"index_bits": bits, "clustered_tensors": len(clustered)},
+        payload=CLUSTERED_FORMAT.encode(state),
+        encoding=CLUSTERED,
+        details={"index_bits": bits, "clustered_tensors": sum(isinstance(v, Clustered) for v in state.values())},
     )

@@ -16,7 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pytest_compress.cache import source_of
-from pytest_compress.serialize import dense_payload
+from pytest_compress.formats import DENSE
+from pytest_compress.formats.dense import dense_payload
+from pytest_compress.results import DistillationResult
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, NotApplicable, register_method
 from pytest_compress.training import TrainSettings, fit
 
@@ -73,9 +75,8 @@ def distill(model: nn.Module, config: DistillConfig, ctx: MethodContext) -> Arti
         fit(m, ctx.train_data, settings, name="distill: student without teacher")
 
     ctx.trained("distill-control", alone, control, key)
-    details = {"student_params": sum(p.numel() for p in student.parameters())}
-    if ctx.evaluate is not None:
-        details["student_without_teacher"] = round(ctx.evaluate(alone.eval()), 6)
-    return Artifact(
-        module=student.eval(), payload=dense_payload(student), encoding="torch.save(state_dict)", details=details
+    report = DistillationResult(
+        student_params=sum(p.numel() for p in student.parameters()),
+        student_without_teacher=round(ctx.evaluate(alone.eval()), 6) if ctx.evaluate is not None else None,
     )
+    return Artifact(module=student.eval(), payload=dense_payload(student), encoding=DENSE, results=(report,))

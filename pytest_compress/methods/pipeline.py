@@ -13,7 +13,9 @@ from typing import Any
 
 from torch import nn
 
-from pytest_compress.serialize import dense_payload
+from pytest_compress.formats import DENSE
+from pytest_compress.formats.dense import dense_payload
+from pytest_compress.results import MethodResult
 from pytest_compress.spec import METHODS, Artifact, MethodConfig, MethodContext, register_method
 
 
@@ -41,12 +43,16 @@ class PipelineConfig(MethodConfig):
 def pipeline(model: nn.Module, config: PipelineConfig, ctx: MethodContext) -> Artifact:
     """Apply registered methods one after another; ship the last one's artifact."""
     details: dict[str, Any] = {}
+    results: tuple[MethodResult, ...] = ()
     artifact: Artifact | None = None
     for i, (name, args) in enumerate(config.steps):
         method = METHODS.get(name)
         out = method.apply(model, method.make_config(dict(args)), ctx)
-        artifact = out if isinstance(out, Artifact) else Artifact(out, dense_payload(out), "torch.save(state_dict)")
+        artifact = out if isinstance(out, Artifact) else Artifact(out, dense_payload(out), DENSE)
         details.update({f"step{i + 1}.{k}": v for k, v in artifact.details.items()})
+        results += tuple(artifact.results)  # typed reports keep their type; a later step's wins
         model = artifact.module
     assert artifact is not None
-    return Artifact(module=artifact.module, payload=artifact.payload, encoding=artifact.encoding, details=details)
+    return Artifact(
+        module=artifact.module, payload=artifact.payload, encoding=artifact.encoding, details=details, results=results
+    )

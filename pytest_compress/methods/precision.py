@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pytest_compress.serialize import dense_state_payload
+from pytest_compress.formats.dense import BF16_FORMAT, FP16_FORMAT
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, register_method
 
 
@@ -60,8 +60,9 @@ class _LowPrecisionInputs(nn.Module):
 
 
 def _reduced(model: nn.Module, dtype: torch.dtype, compute_native: bool, compute: str) -> Artifact:
+    fmt = {torch.float16: FP16_FORMAT, torch.bfloat16: BF16_FORMAT}[dtype]
     stored = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    payload = dense_state_payload(stored)
+    payload = fmt.encode(stored)
     if compute_native:
         module: nn.Module = _LowPrecisionInputs(model.to(dtype), dtype)
     else:
@@ -70,7 +71,7 @@ def _reduced(model: nn.Module, dtype: torch.dtype, compute_native: bool, compute
     return Artifact(
         module=module,
         payload=payload,
-        encoding=f"torch.save(state_dict), {str(dtype).removeprefix('torch.')} tensors",
+        encoding=fmt.encoding,
         details={"compute": compute},
     )
 

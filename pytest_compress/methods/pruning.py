@@ -20,25 +20,29 @@ The global threshold is found with ``torch.kthvalue`` and the zeros are written 
 weights directly, so no mask or hook survives. (``torch.nn.utils.prune.global_unstructured``
 does the same with ``topk``, measured here at 1.4 s vs 0.2 s per ResNet-18-sized call — it
 was a third of the suite's warm run.) The shipped bytes are the sparse-bitmap encoding
-(:mod:`pytest_compress.serialize`) — on a dense CPU kernel the zeros buy no speed, and the
+(:mod:`pytest_compress.formats.sparse`) — on a dense CPU kernel the zeros buy no speed, and the
 report shows that.
 
-What is reported: ``weight_sparsity`` is the zeros over *all* the model's weights
-(:func:`~pytest_compress.measure.size.count_weights`: every matrix, kernel and embedding table),
-``pruned_sparsity`` the zeros over the tensors this method pruned, and ``left_out`` names every
-weight tensor it did not touch (an embedding, a layer kept in float, an indivisible Linear for
-N:M), so 50% of a Linear head is never reported as a half-sparse model.
+What is reported (a :class:`~pytest_compress.results.SparsityResult`): ``weight_sparsity`` is the
+zeros over *all* the model's weights (:func:`~pytest_compress.measure.size.count_weights`: every
+matrix, kernel and embedding table), ``pruned_sparsity`` the zeros over the tensors this method
+pruned, and ``left_out`` names every weight tensor it did not touch (an embedding, a layer kept in
+float, an indivisible Linear for N:M), so 50% of a Linear head is never reported as a half-sparse
+model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from pytest_compress.formats import SPARSE_BITMAP
+from pytest_compress.formats.sparse import SPARSE_BITMAP_FORMAT
 from pytest_compress.measure.size import count_weights
-from pytest_compress.serialize import SPARSE_FORMAT, encode_sparse
+from pytest_compress.results import SparsityResult
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, NotApplicable, register_method
 
 _PRUNABLE = {
@@ -156,16 +160,18 @@ def _made_permanent(  # noqa: ANN202
     total, nonzero = count_weights(model)
     return Artifact(
         module=model,
-        payload=encode_sparse(model.state_dict()),
-        encoding=SPARSE_FORMAT,
-        details={
-            # zeros over every weight of the model, and over the tensors pruned; left_out says
-            # which weights the first counts that the second does not
-            "weight_sparsity": round((total - nonzero) / total, 6),
-            "pruned_sparsity": round(pruned_zeros / pruned_total, 6),
-            "left_out": left_out_weights(model, targets),
-            "criterion": criterion,
-        },
+        payload=SPARSE_BITMAP_FORMAT.encode(model.state_dict()),
+        encoding=SPARSE_BITMAP,
+        results=(
+            SparsityResult(
+                # zeros over every weight of the model, and over the tensors pruned; left_out
+                # says which weights the first counts that the second does not
+                weight_sparsity=round((total - nonzero) / total, 6),
+                pruned_sparsity=round(pruned_zeros / pruned_total, 6),
+                left_out=tuple(left_out_weights(model, targets)),
+                criterion=criterion,
+            ),
+        ),
     )
 
 
@@ -255,7 +261,7 @@ def prune_semistructured(model: nn.Module, config: SemiStructuredConfig, ctx: Me
         scores = wanda_scores(model, targets, ctx)
     masks = [nm_mask(s, config.n, config.m) for s in scores]
     artifact = _made_permanent(model, targets, masks, config.criterion)
-    artifact.details["pattern"] = f"{config.n}:{config.m}"
+    artifact.results = tuple(dataclasses.replace(r, pattern=f"{config.n}:{config.m}") for r in artifact.results)
     return artifact
 
 

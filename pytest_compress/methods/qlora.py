@@ -9,14 +9,14 @@
    cached like every other method-trained weight.
 
 The artifact is one weight-only-v1 file holding the packed base and the float32 adapters
-(shipped unmerged: merging would need the float weights back). Details report the metric of
-the reference, of the quantized base alone and with adapters, and what the adapters cost in
-bytes and parameters. Because adapters also keep *training* the model, "better than the
-reference" can be plain extra training rather than recovery; so a control trains the same
-adapters, same steps and data, on the *float* base (``control=True``), and the recovery is
-measured against it: ``recovered_fraction`` = (quantized - quantized+LoRA) / (quantized -
-control). 1 means the adapters took the quantized model all the way to where the same adapters
-take the float model.
+(shipped unmerged: merging would need the float weights back). Its
+:class:`~pytest_compress.results.AdapterResult` reports the metric of the reference, of the
+quantized base alone and with adapters, and what the adapters cost in bytes and parameters.
+Because adapters also keep *training* the model, "better than the reference" can be plain extra
+training rather than recovery; so a control trains the same adapters, same steps and data, on
+the *float* base (``control=True``), and the recovery is measured against it:
+``recovered_fraction`` = (quantized - quantized+LoRA) / (quantized - control). 1 means the
+adapters took the quantized model all the way to where the same adapters take the float model.
 """
 
 from __future__ import annotations
@@ -29,12 +29,10 @@ import torch
 from torch import nn
 
 from pytest_compress.cache import source_of
-from pytest_compress.methods.weight_only import (
-    encode_weight_only,
-    quantizable_linears,
-    quantize_weights,
-)
-from pytest_compress.serialize import safetensors_header
+from pytest_compress.formats import WEIGHT_ONLY_LORA
+from pytest_compress.formats.weight_only import WEIGHT_ONLY_LORA_FORMAT
+from pytest_compress.methods.weight_only import quantizable_linears, quantize_weights
+from pytest_compress.results import AdapterResult
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, NotApplicable, register_method
 from pytest_compress.training import LMSettings, fit_lm
 
@@ -151,27 +149,24 @@ def quantize_lora(model: nn.Module, config: QuantizeLoraConfig, ctx: MethodConte
     }
     model, params, source = _with_adapters(model, names, config, settings, ctx, "quantize-lora", key)
     lora_metric = ctx.evaluate(model)
-    payload = encode_weight_only(model.state_dict())
-    header = safetensors_header(payload)
-    adapter_bytes = sum(
-        info["data_offsets"][1] - info["data_offsets"][0]
-        for name, info in header.items()
-        if name != "__metadata__" and "lora_" in name
-    )
+    payload = WEIGHT_ONLY_LORA_FORMAT.encode(model.state_dict())
+    stored = WEIGHT_ONLY_LORA_FORMAT.stored(payload)
+    adapter_bytes = sum(t.nbytes for name, t in stored.items() if "lora_" in name)
     reachable = quantized_metric - (control_metric if control_metric is not None else reference_metric)
+    report = AdapterResult(
+        reference_metric=round(reference_metric, 6),
+        quantized_metric=round(quantized_metric, 6),
+        lora_metric=round(lora_metric, 6),
+        control_metric=round(control_metric, 6) if control_metric is not None else None,
+        # Share of the gap to the control (or, without one, to the reference) the adapters closed.
+        recovered_fraction=round((quantized_metric - lora_metric) / reachable, 4) if reachable else None,
+        adapter_bytes=adapter_bytes,
+        adapter_params=sum(p.numel() for p in params),
+    )
     return Artifact(
         module=model,
         payload=payload,
-        encoding="pytest-compress/weight-only-v1 (packed base + float32 LoRA adapters)",
-        details={
-            "reference_metric": round(reference_metric, 6),
-            "quantized_metric": round(quantized_metric, 6),
-            "lora_metric": round(lora_metric, 6),
-            "control_metric": round(control_metric, 6) if control_metric is not None else None,
-            # Share of the gap to the control (or, without one, to the reference) the adapters closed.
-            "recovered_fraction": round((quantized_metric - lora_metric) / reachable, 4) if reachable else None,
-            "adapter_bytes": adapter_bytes,
-            "adapter_params": sum(p.numel() for p in params),
-            "adapter_training": source,
-        },
+        encoding=WEIGHT_ONLY_LORA,
+        details={"adapter_training": source},
+        results=(report,),
     )

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pytest_compress.serialize import dense_payload
+from pytest_compress.formats import DENSE, PT2E
+from pytest_compress.formats.dense import PT2E_FORMAT, dense_payload
+from pytest_compress.results import CalibrationResult
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, NotApplicable, register_method
 
 _LAYER_TYPES = {
@@ -50,6 +52,18 @@ def quiet_torch_ao() -> Iterator[None]:
         # there is no residual; its observer never runs and torch.ao warns at convert time.
         warnings.filterwarnings("ignore", message=r"must run observer before calling calculate_qparams")
         yield
+
+
+@contextlib.contextmanager
+def quantized_engine(backend: str) -> Iterator[None]:
+    """``torch.backends.quantized.engine`` set to ``backend`` inside, restored after: the engine is
+    process-wide, and a method must not leave the next case (or the user's code) on its choice."""
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = backend
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = previous
 
 
 @dataclass(frozen=True)
@@ -137,8 +151,7 @@ def int8_static(model: nn.Module, config: Int8StaticConfig, ctx: MethodContext):
 def _eager_static(model: nn.Module, config: Int8StaticConfig, calib: torch.Tensor) -> Artifact:
     import torch.ao.quantization as tq
 
-    torch.backends.quantized.engine = config.backend
-    with quiet_torch_ao():
+    with quantized_engine(config.backend), quiet_torch_ao():
         model.fuse_model()
         model.qconfig = tq.get_default_qconfig(config.backend)
         tq.prepare(model, inplace=True)
@@ -147,8 +160,8 @@ def _eager_static(model: nn.Module, config: Int8StaticConfig, calib: torch.Tenso
     return Artifact(
         module=quantized,
         payload=dense_payload(quantized),
-        encoding="torch.save(state_dict)",
-        details={"calibration_examples": len(calib), "quantization_mode": "eager", "backend": config.backend},
+        encoding=DENSE,
+        results=(CalibrationResult(examples=len(calib), mode="eager", backend=config.backend),),
     )
 
 
@@ -174,7 +187,7 @@ def _pt2e_static(model: nn.Module, config: Int8StaticConfig, calib: torch.Tensor
     # harness calls .eval() on every artifact.
     allow_exported_model_train_eval(converted)
     drop_unused_attributes(converted)
-    payload = dense_payload(converted)
+    payload = PT2E_FORMAT.encode(converted.state_dict())
     start = time.perf_counter()
     compiled = torch.compile(converted)
     # Freezing folds the int8 weights into the compiled kernels; compilation is lazy, so the first
@@ -187,12 +200,9 @@ def _pt2e_static(model: nn.Module, config: Int8StaticConfig, calib: torch.Tensor
     return Artifact(
         module=compiled,
         payload=payload,
-        encoding="torch.save(state_dict) of the PT2E graph",
-        details={
-            "calibration_examples": len(calib),
-            "quantization_mode": "pt2e+inductor",
-            "compile_seconds": round(time.perf_counter() - start, 1),
-        },
+        encoding=PT2E,
+        details={"compile_seconds": round(time.perf_counter() - start, 1)},
+        results=(CalibrationResult(examples=len(calib), mode="pt2e+inductor"),),
     )
 
 

@@ -11,7 +11,9 @@ from tabulate import tabulate
 
 from pytest_compress.report.rows import ALSO, Row, cells, headers
 
-JSON_SCHEMA = 1
+# 2: rows carry "storage" (Linear-weight accounting) and "method_results" (typed method reports),
+# which left "details".
+JSON_SCHEMA = 2
 
 
 def table(rows: list[Row], fmt: str) -> str:

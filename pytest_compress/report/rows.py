@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from pytest_compress.results import CaseResult
@@ -28,7 +28,7 @@ class Row:
     metric_name: str
     metric_unit: str
     size_encoding: str
-    details: dict[str, Any]  # what the method reported (calibration size, control accuracy, ...)
+    details: dict[str, Any]  # free-form extras of the method and the run (compile time, ...)
     extra_metrics: tuple[tuple[str, str], ...] = ()  # (name, unit) of secondary metrics
     workloads: tuple[str, ...] = ()  # names of extra latency workloads
     # Which threshold gates the user's limits added (empty: the case is held only to its baseline),
@@ -37,6 +37,10 @@ class Row:
     limits: tuple[str, ...] = ()
     baseline_comparison: str = ""
     spread: dict[str, Any] | None = None
+    # The payload format's Linear-weight accounting (None: no breakdown) and the method's typed
+    # reports (sparsity, calibration, distillation control, adapter recovery), as dicts.
+    storage: dict[str, Any] | None = None
+    method_results: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +55,8 @@ class Row:
             "notes": list(self.notes),
             "metric": self.metric_name,
             "size_encoding": self.size_encoding,
+            "storage": self.storage,
+            "method_results": list(self.method_results),
             "details": self.details,
             "measurements": {k: {"value": q.value, "unit": q.unit} for k, q in sorted(self.quantities.items())},
         }
@@ -96,8 +102,8 @@ def build_row(r: CaseResult) -> Row:
             f"latency.{t.workload}.compressed": Quantity(round(t.compressed_ms, 4), "ms"),
             f"latency.{t.workload}.speedup": Quantity(round(t.speedup, 4), "x"),
         }
-    if "linear_weight_bits" in r.details:
-        q["linear.bits_per_weight"] = Quantity(r.details["linear_weight_bits"], "bits")
+    if r.storage is not None:
+        q["linear.bits_per_weight"] = Quantity(r.storage.bits_per_weight, "bits")
     return Row(
         test_id=r.test_id,
         model=r.model,
@@ -116,6 +122,8 @@ def build_row(r: CaseResult) -> Row:
         limits=r.verdict.limits,
         baseline_comparison=r.verdict.baseline,
         spread=dict(r.verdict.spread),
+        storage=asdict(r.storage) if r.storage is not None else None,
+        method_results=tuple(m.to_dict() for m in r.method_results),
     )
 
 

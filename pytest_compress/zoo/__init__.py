@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pytest_compress.spec import MODELS
-
 BUILTIN = {
     "digits-cnn": ("pytest_compress.zoo.digits", "small CNN on sklearn digits (1x8x8)"),
     "digits-resnet18": ("pytest_compress.zoo.digits", "torchvision ResNet-18 on sklearn digits (3x32x32)"),
@@ -15,5 +13,9 @@ BUILTIN = {
 
 
 def declare_builtins() -> None:
+    """Declare the built-in models now. The registry reads ``BUILTIN`` on first use anyway (this
+    package imports nothing, so the registry can); kept for scripts that call it."""
+    from pytest_compress.spec import MODELS
+
     for name, (module, summary) in BUILTIN.items():
         MODELS.declare(name, module, summary)

