@@ -95,8 +95,19 @@ class AdapterResult(MethodResult):
     adapter_params: int
 
 
+@dataclass(frozen=True)
+class CoverageResult(MethodResult):
+    """Methods that rewrite some weight tensors and leave others (``lowrank``, ``cluster``,
+    ``prune-structured``): how many they changed, and every weight tensor they did not — a GRU's
+    gate matrices, an embedding — so a report never implies the whole model was compressed."""
+
+    kind: ClassVar[str] = "coverage"
+    changed_tensors: int
+    left_out: tuple[str, ...]  # "name (Type, N weights)", as SparsityResult.left_out
+
+
 METHOD_RESULTS: dict[str, type[MethodResult]] = {
-    cls.kind: cls for cls in (SparsityResult, CalibrationResult, DistillationResult, AdapterResult)
+    cls.kind: cls for cls in (SparsityResult, CalibrationResult, DistillationResult, AdapterResult, CoverageResult)
 }
 R = TypeVar("R", bound=MethodResult)
 

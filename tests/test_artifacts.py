@@ -98,7 +98,7 @@ def test_linear_weight_storage_counts_the_linear_bytes_of_every_format() -> None
     q = int8_dynamic(copy.deepcopy(ref), Int8DynamicConfig(), MethodContext(example_inputs=()))
     # int8 codes + per layer one float64 scale and one int64 zero point (per-tensor qparams)
     assert bits(dense_payload(q)) == pytest.approx(8 * (2560 + 2 * 16) / 2560)
-    low = lowrank(copy.deepcopy(ref), LowRankConfig(rank_fraction=0.25), MethodContext(example_inputs=()))
+    low = lowrank(copy.deepcopy(ref), LowRankConfig(rank_fraction=0.25), MethodContext(example_inputs=())).module
     # ranks 8 (of 32) and 4 (of 16): factors of 8 x (64 + 32) and 4 x (32 + 16) float32 weights
     assert bits(dense_payload(low)) == pytest.approx(32 * (8 * 96 + 4 * 48) / (64 * 32 + 32 * 16))
     assert linear_weight_storage(ref, DENSE_FORMAT.encode({"other.weight": torch.zeros(3)}), DENSE) is None

@@ -20,8 +20,11 @@ from pytest_compress.methods.pruning import (
     prune_semistructured,
     prune_unstructured,
 )
+from pytest_compress.methods.clustering import ClusterConfig, cluster
+from pytest_compress.methods.lowrank import LowRankConfig, lowrank
 from pytest_compress.methods.quantization import Int8DynamicConfig, int8_dynamic
-from pytest_compress.results import SparsityResult
+from pytest_compress.methods.structured import StructuredConfig, prune_structured_artifact
+from pytest_compress.results import CoverageResult, SparsityResult
 from pytest_compress.spec import MethodContext, NotApplicable
 
 RNNS = {"GRU": nn.GRU, "LSTM": nn.LSTM, "RNN": nn.RNN}
@@ -211,3 +214,43 @@ def test_tied_weights_are_counted_once() -> None:
     head.weight = emb.weight
     assert count_parameters(nn.Sequential(emb, head)) == (40, 40)
     assert count_weights(nn.Sequential(emb, nn.LayerNorm(4), head)) == (40, 40)
+
+
+def _coverage(art: object) -> CoverageResult:
+    found = art.result(CoverageResult)  # type: ignore[attr-defined]
+    assert found is not None
+    return found
+
+
+def test_lowrank_names_the_recurrent_weights_it_does_not_factorise() -> None:
+    model = Tagger(nn.GRU)
+    model.head = nn.Linear(32, 32)  # a head that shrinks at rank 8
+    art = lowrank(model, LowRankConfig(rank_fraction=0.25), _ctx(model))
+    cov = _coverage(art)
+    assert cov.changed_tensors == 1
+    assert [s.split(" ")[0] for s in cov.left_out] == ["emb.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0"]
+    assert cov.left_out[1] == "rnn.weight_ih_l0 (GRU, 1536 weights)"
+
+
+def test_cluster_names_the_recurrent_weights_it_does_not_share() -> None:
+    model = Tagger(nn.GRU)
+    rnn_before = {n: p.detach().clone() for n, p in _rnn_weights(model).items()}
+    art = cluster(model, ClusterConfig(clusters=4), _ctx(model))
+    cov = _coverage(art)
+    assert cov.changed_tensors == 1  # the head
+    assert [s.split(" ")[0] for s in cov.left_out] == ["emb.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0"]
+    for n, p in _rnn_weights(art.module).items():
+        assert torch.equal(p, rnn_before[n])  # really left alone, as reported
+    assert len(art.module.head.weight.unique()) <= 4
+
+
+def test_structured_pruning_names_the_weights_whose_shape_did_not_change() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 3))
+    x = torch.randn(2, 1, 8, 8)
+    art = prune_structured_artifact(model, StructuredConfig(ratio=0.5), MethodContext(example_inputs=(x,)))
+    cov = _coverage(art)
+    shapes = {n: tuple(p.shape) for n, p in art.module.named_parameters() if p.dim() >= 2}
+    assert shapes["0.weight"][0] == 4 and shapes["2.weight"][:2] == (4, 4)  # channels physically removed
+    # The classifier keeps all its outputs by design; its inputs shrank, so it changed too.
+    assert cov.changed_tensors == 3 and cov.left_out == ()
+    assert art.module(x).shape == (2, 3)

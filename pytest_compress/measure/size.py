@@ -55,6 +55,21 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     return _counts(_all_tensors(module))
 
 
+def left_out_weights(model: nn.Module, handled: Iterable[torch.Tensor]) -> list[str]:
+    """``"name (Type, N weights)"`` for every weight tensor of ``model`` (2+ dimensions, as
+    :func:`count_weights` counts) that is not one of ``handled``: what a method's report must say
+    it left alone (a GRU's gate matrices, an embedding, a layer kept in float)."""
+    done = {id(t) for t in handled}
+    out, seen = [], set()
+    for prefix, m in model.named_modules():
+        for n, p in m.named_parameters(recurse=False):
+            if p.dim() < 2 or id(p) in done or id(p) in seen:
+                continue
+            seen.add(id(p))
+            out.append(f"{prefix + '.' if prefix else ''}{n} ({type(m).__name__}, {p.numel()} weights)")
+    return out
+
+
 def count_weights(module: nn.Module) -> tuple[int, int]:
     """(weights, non-zero weights): :func:`count_parameters` restricted to weight tensors — every
     matrix, kernel and embedding table (2 or more dimensions: Linear, Conv, GRU/LSTM/RNN gates,

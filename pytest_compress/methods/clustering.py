@@ -15,6 +15,8 @@ from torch import nn
 
 from pytest_compress.formats import CLUSTERED
 from pytest_compress.formats.clustered import CLUSTERED_FORMAT, Clustered, index_bits
+from pytest_compress.measure.size import left_out_weights
+from pytest_compress.results import CoverageResult
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, register_method
 
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -66,6 +68,8 @@ def cluster(model: nn.Module, config: ClusterConfig, ctx: MethodContext) -> Arti
     names = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, _LAYERS)}
     # nn.MultiheadAttention's fused q/k/v projection is a bare parameter, not an nn.Linear.
     names |= {f"{n}.in_proj_weight" for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)}
+    tensors = model.state_dict(keep_vars=True)  # every name, tied aliases included
+    left_out = tuple(left_out_weights(model, [tensors[n] for n in names if n in tensors]))
     state: dict[str, torch.Tensor | Clustered] = {}
     for name, t in model.state_dict().items():
         if name in names:
@@ -80,4 +84,5 @@ def cluster(model: nn.Module, config: ClusterConfig, ctx: MethodContext) -> Arti
         payload=CLUSTERED_FORMAT.encode(state),
         encoding=CLUSTERED,
         details={"index_bits": bits, "clustered_tensors": sum(isinstance(v, Clustered) for v in state.values())},
+        results=(CoverageResult(sum(isinstance(v, Clustered) for v in state.values()), left_out),),
     )

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pytest_compress.spec import MethodConfig, MethodContext, register_method
+from pytest_compress.formats import DENSE
+from pytest_compress.formats.dense import dense_payload
+from pytest_compress.measure.size import left_out_weights
+from pytest_compress.results import CoverageResult
+from pytest_compress.spec import Artifact, MethodConfig, MethodContext, register_method
 
 
 @dataclass(frozen=True)
@@ -57,17 +61,20 @@ def choose_rank(weight: torch.Tensor, config: LowRankConfig) -> int:
 
 
 @register_method("lowrank", config=LowRankConfig)
-def lowrank(model: nn.Module, config: LowRankConfig, ctx: MethodContext) -> nn.Module:
-    """Truncated-SVD factorisation of Linear layers where it saves parameters."""
-    replaced = 0
+def lowrank(model: nn.Module, config: LowRankConfig, ctx: MethodContext) -> Artifact:
+    """Truncated-SVD factorisation of Linear layers where it saves parameters; every other weight
+    tensor (a Conv, a GRU's gates, a Linear that would not shrink) is named in ``left_out``."""
+    chosen = []
     for prefix, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear and f"{prefix}.{name}".lstrip(".") not in ctx.keep_float:
                 out_f, in_f = child.weight.shape
                 rank = choose_rank(child.weight, config)
                 if rank * (in_f + out_f) < in_f * out_f:
-                    setattr(parent, name, factorize(child, rank))
-                    replaced += 1
-    if replaced == 0:
+                    chosen.append((parent, name, child, rank))
+    if not chosen:
         raise ValueError("lowrank: no Linear layer gets smaller at this rank; nothing to compress")
-    return model
+    left_out = tuple(left_out_weights(model, [child.weight for _, _, child, _ in chosen]))
+    for parent, name, child, rank in chosen:
+        setattr(parent, name, factorize(child, rank))
+    return Artifact(model, dense_payload(model), DENSE, results=(CoverageResult(len(chosen), left_out),))

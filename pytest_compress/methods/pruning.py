@@ -41,7 +41,7 @@ from torch import nn
 
 from pytest_compress.formats import SPARSE_BITMAP
 from pytest_compress.formats.sparse import SPARSE_BITMAP_FORMAT
-from pytest_compress.measure.size import count_weights
+from pytest_compress.measure.size import count_weights, left_out_weights
 from pytest_compress.results import SparsityResult
 from pytest_compress.spec import Artifact, MethodConfig, MethodContext, NotApplicable, register_method
 
@@ -102,21 +102,6 @@ def prunable_weights(
     return found
 
 
-def left_out_weights(model: nn.Module, handled: list[tuple[nn.Module, str]]) -> list[str]:
-    """``"name (Type, N weights)"`` for every weight tensor of ``model`` (2+ dimensions, as
-    :func:`~pytest_compress.measure.size.count_weights` counts) that is not in ``handled``: what
-    a method's report must say it left alone."""
-    done = {id(getattr(m, n)) for m, n in handled}
-    out, seen = [], set()
-    for prefix, m in model.named_modules():
-        for n, p in m.named_parameters(recurse=False):
-            if p.dim() < 2 or id(p) in done or id(p) in seen:
-                continue
-            seen.add(id(p))
-            out.append(f"{prefix + '.' if prefix else ''}{n} ({type(m).__name__}, {p.numel()} weights)")
-    return out
-
-
 def describe(modules: list[tuple[str, nn.Module]]) -> str:
     """``"GRU (rnn), Conv2d (features.0, features.3)"``: layer types, each with its module names."""
     by_type: dict[str, list[str]] = {}
@@ -168,7 +153,7 @@ def _made_permanent(  # noqa: ANN202
                 # says which weights the first counts that the second does not
                 weight_sparsity=round((total - nonzero) / total, 6),
                 pruned_sparsity=round(pruned_zeros / pruned_total, 6),
-                left_out=tuple(left_out_weights(model, targets)),
+                left_out=tuple(left_out_weights(model, [getattr(m, n) for m, n in targets])),
                 criterion=criterion,
             ),
         ),

@@ -9,13 +9,17 @@ rate) is part of the config, so it shows in the report and in the baseline key.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from pytest_compress.cache import source_of
-from pytest_compress.spec import MethodConfig, MethodContext, NotApplicable, register_method
+from pytest_compress.formats import DENSE
+from pytest_compress.formats.dense import dense_payload
+from pytest_compress.results import CoverageResult
+from pytest_compress.spec import Artifact, MethodConfig, MethodContext, NotApplicable, register_method
 from pytest_compress.training import TrainSettings, fit
 
 
@@ -40,6 +44,28 @@ def output_layers(model: nn.Module) -> list[nn.Module]:
 
 
 @register_method("prune-structured", config=StructuredConfig)
+def prune_structured_artifact(model: nn.Module, config: StructuredConfig, ctx: MethodContext) -> Artifact:
+    """:func:`prune_structured`, reporting coverage: ``left_out`` names every weight tensor whose
+    shape did not change — the classifier (kept whole by design), and whatever Torch-Pruning could
+    not shrink (a GRU's gates, an embedding)."""
+    before = _weight_shapes(model)
+    pruned = prune_structured(model, config, ctx)
+    after = _weight_shapes(pruned)
+    kept = [name for name, (kind, shape) in before.items() if after.get(name, (kind, None))[1] == shape]
+    left_out = tuple(f"{n} ({before[n][0]}, {math.prod(before[n][1])} weights)" for n in kept)
+    coverage = CoverageResult(changed_tensors=len(before) - len(kept), left_out=left_out)
+    return Artifact(pruned, dense_payload(pruned), DENSE, results=(coverage,))
+
+
+def _weight_shapes(model: nn.Module) -> dict[str, tuple[str, tuple[int, ...]]]:
+    return {
+        f"{prefix + '.' if prefix else ''}{n}": (type(m).__name__, tuple(p.shape))
+        for prefix, m in model.named_modules()
+        for n, p in m.named_parameters(recurse=False)
+        if p.dim() >= 2
+    }
+
+
 def prune_structured(model: nn.Module, config: StructuredConfig, ctx: MethodContext) -> nn.Module:
     """Remove ``ratio`` of each prunable layer's channels (L2 magnitude), optionally fine-tune."""
     import torch_pruning as tp
