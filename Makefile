@@ -21,7 +21,7 @@ report: $(STAMP)
 	$(BIN)/pytest suites/ --compress-report
 
 test: $(STAMP)
-	$(BIN)/pytest --compress-report=md:reports/suite.md
+	$(BIN)/pytest --compress-report=md:reports/suite.md --compress-report=json:reports/suite.json
 	$(MAKE) --no-print-directory test-other-kernels
 
 # Verdicts must hold on a machine whose kernels train other weights: retrain every reference from

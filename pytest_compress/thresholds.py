@@ -33,10 +33,14 @@ class Thresholds:
     accuracy_tolerance: float = 0.01  # absolute, metric unit
     # Relative, on the speedup: the least half-width of the latency baseline's run-to-run band (or,
     # for a baseline without recorded runs, the allowed fall). The band itself is measured, and
-    # refreshes in later sessions add to it (spread.accumulate); this floor only covers what the
-    # recorded runs have not seen yet. 15%: between two sessions on one shared 2-core machine,
-    # speedups moved by -12% (LoRA 0.73x -> 0.64x) with a band of five runs far narrower.
-    latency_tolerance: float = 0.15
+    # refreshes in later sessions add to it (spread.accumulate); this floor covers what the
+    # recorded runs have not seen yet: how far a speedup moves from one session to the next on a
+    # shared machine. Measured on the 2-core machine that recorded baselines/latency (README,
+    # "How the gates decide": tools/latency_drift.py): per case, a later session's speedup against
+    # the recorded mean moved by up to -21% (ViT fp16 0.55x -> 0.44x, which failed CI at the 15%
+    # this default used to be). 30% covers the largest move seen with room; a case must lose more
+    # than that before the per-machine baseline fails it (min_speedup gates in-run, unaffected).
+    latency_tolerance: float = 0.30
 
     def __post_init__(self) -> None:
         for f in fields(self):
