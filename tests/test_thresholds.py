@@ -97,8 +97,11 @@ def test_within_tolerance_or_better_passes(changes) -> None:
 
 
 def test_latency_baseline_gate_and_in_run_note() -> None:
+    slow = make_result(speedup=1.2)  # below 2.0 x (1 - the default 30%) = 1.4
+    assert _decide(slow, quality=_base(slow), latency=LatencyBaseline(2.0, 2.0, 1.0)).failed_gates == (
+        "latency-baseline",
+    )
     r = make_result(speedup=1.4)
-    assert _decide(r, quality=_base(r), latency=LatencyBaseline(2.0, 2.0, 1.0)).failed_gates == ("latency-baseline",)
     loose = Thresholds(latency_tolerance=0.25)
     assert _decide(r, loose, quality=_base(r), latency=LatencyBaseline(1.8, 2.0, 1.1)).status == "pass"  # 1.4 >= 1.35
     v = _decide(r, quality=_base(r), latency=None)
