@@ -120,9 +120,7 @@ def test_hook_registrations_that_clash_are_usage_errors(pytester: pytest.Pyteste
 
 
 def test_a_report_format_hook_cannot_take_a_built_in_name(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(
-        "def pytest_compress_report_formats(config):\n    return {'md': lambda rows, header: ''}\n"
-    )
+    pytester.makeconftest("def pytest_compress_report_formats(config):\n    return {'md': lambda rows, header: ''}\n")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*pytest_compress_report_formats: report format 'md' is already registered by*"])
