@@ -188,3 +188,33 @@ def test_a_package_replaces_a_built_in_with_override(
     )
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
+
+
+def test_a_package_model_is_declared_and_imported_on_first_use(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    fake_package(
+        site, "fake-models", "fake_models", "[pytest_compress.models]\nfake-blobs = fake_models:blobs\n",
+        """
+        import pytest_compress as pc
+
+        @pc.register_model("fake-blobs")
+        def blobs():
+            raise AssertionError("not called: only registered")
+        """,
+    )  # fmt: skip
+    on_path(monkeypatch, site)
+    pytester.makepyfile(
+        """
+        import sys
+
+        import pytest_compress as pc
+
+        def test_declared_then_imported():
+            assert "fake-blobs" in pc.MODELS and "fake_models" not in sys.modules
+            assert pc.MODELS.get("fake-blobs").__module__ == "fake_models"
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
