@@ -106,7 +106,8 @@ def with_plugin_gates(item: pytest.Item, result: CaseResult, thresholds: Thresho
     """The verdict with the gates ``pytest_compress_gates`` returned: each is a checked limit, and a
     failed one fails the case with its message."""
     gates: list[Gate] = []
-    for returned in item.config.hook.pytest_compress_gates(item=item, result=result, thresholds=thresholds):
+    # item.ihook: a conftest in a sub-folder gates only the tests below it.
+    for returned in item.ihook.pytest_compress_gates(item=item, result=result, thresholds=thresholds):
         found = [returned] if isinstance(returned, Gate) else list(returned or ())
         bad = [g for g in found if not isinstance(g, Gate)]
         if bad:

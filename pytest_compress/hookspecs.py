@@ -97,7 +97,7 @@ def pytest_compress_gates(item: pytest.Item, result: CaseResult, thresholds: Thr
     """Return more gates for this case: ``pytest_compress.Gate(name, ok, message)``. Called after the
     built-in gates decided, with the measured ``result`` and the case's ``thresholds``; a gate
     that is not ``ok`` fails the test with its message, like a built-in one, and its name is
-    listed with the verdict's checked limits.
+    listed with the verdict's checked limits. A conftest's implementation gates only the tests below it.
 
     Example (conftest.py)::
 

@@ -95,6 +95,10 @@ def test_every_hook_changes_the_run(project: pytest.Pytester) -> None:
     assert latency_file.stem == Fingerprint(**recorded).slug
     without = {k: v for k, v in recorded.items() if k != "extra"}
     assert latency_file.stem != Fingerprint(**without).slug
+    # ... and a run reads the latency baseline back under the same amended key.
+    project.runpytest("test_model.py::test_int8", f"{options.REPORT}=json:r2.json")  # its verdict: timing noise
+    (row,) = json.loads((project.path / "r2.json").read_text())["rows"]
+    assert row["measurements"]["latency.speedup"] and not any("no latency baseline" in n for n in row["notes"])
 
 
 def test_hook_registrations_that_clash_are_usage_errors(pytester: pytest.Pytester) -> None:
