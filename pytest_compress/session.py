@@ -132,8 +132,8 @@ class CompressSession:
         for target in self.settings.reports:
             if target.path is None:
                 continue
-            write = REPORTERS.get(target.format)  # a plugin's format is imported here, on first use
             try:
+                write = REPORTERS.get(target.format)  # a plugin's format is imported here, on first use
                 text = write(rows, header)
             except Exception as exc:  # a plugin's format: said as a failed report, not a traceback
                 raise OSError(f"report format {target.format!r} failed: {type(exc).__name__}: {exc}") from exc

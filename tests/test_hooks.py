@@ -128,3 +128,17 @@ def test_a_report_format_hook_cannot_take_a_built_in_name(pytester: pytest.Pytes
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*pytest_compress_report_formats: report format 'md' is already registered by*"])
+
+
+def test_a_report_format_that_raises_fails_the_run_with_one_line(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        "def pytest_compress_report_formats(config):\n"
+        "    def boom(rows, header):\n"
+        "        raise RuntimeError('disk quota')\n"
+        "    return {'boom': boom}\n"
+    )
+    pytester.makepyfile("def test_a():\n    pass\n")
+    result = pytester.runpytest(f"{options.REPORT}=boom:out.txt")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*ERROR: report not written: report format 'boom' failed: RuntimeError: disk quota*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
