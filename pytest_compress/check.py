@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_compress import extensions
 from pytest_compress.baselines import BaselineFileError
 from pytest_compress.gates import GatePlan
 from pytest_compress.measure.latency import RunSettings
@@ -50,13 +51,11 @@ class CompressCheck:
             fail(f"{item.nodeid}: compress_check() may be called once per test")
         case, thresholds = self._case(overrides)
 
-        from pytest_compress.runner import this_machine
-
         s = self._session.settings
-        machine = this_machine(s.threads, s.device)
+        machine = extensions.machine(item.config, s.threads, s.device)
         plan = self._plan(thresholds, machine)
         result = self._run(case, plan, machine)
-        verdict = plan.decide(result)
+        verdict = extensions.with_plugin_gates(item, result, thresholds, plan.decide(result))
         if plan.update:
             verdict = self._recordable(result, verdict, machine)
         result = result.with_verdict(verdict)

@@ -7,6 +7,9 @@ plus a oneDNN ISA cap if one is set). Never the clock speed, which changes from 
 The kernel set is there because the CPU model name is not enough: AMD EPYC machines with AVX2 only
 and with AVX-512 VNNI both report "AMD EPYC", and int8 speedups differ ~2x between the two; and
 ``ATEN_CPU_CAPABILITY=avx2`` on an AVX-512 machine is, for timing, another machine.
+
+Plugins add facts of their own (a GPU driver, a power profile) with the
+``pytest_compress_fingerprint`` hook: they land in ``extra`` and so in the key.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import hashlib
 import os
 import platform
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,9 +32,20 @@ class Fingerprint:
     threads: int
     device: str = "cpu"
     kernels: str = ""
+    # Facts plugins added (``pytest_compress_fingerprint``), sorted (name, value) pairs.
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        # From JSON (a baseline file, a result from an xdist worker) it is a list of pairs or a dict.
+        object.__setattr__(self, "extra", normal_extra(self.extra))
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.extra:
+            del d["extra"]  # so every fingerprint without plugin facts keeps the key it always had
+        else:
+            d["extra"] = [list(pair) for pair in self.extra]
+        return d
 
     @property
     def slug(self) -> str:
@@ -37,6 +53,11 @@ class Fingerprint:
         digest = hashlib.sha256(repr(sorted(self.to_dict().items())).encode()).hexdigest()[:8]
         cpu = re.sub(r"[^a-z0-9]+", "-", self.cpu.lower()).strip("-")[:40]
         return f"{cpu}-{self.cores}c-{self.device}-t{self.threads}-{digest}"
+
+
+def normal_extra(extra: Mapping[str, Any] | Any) -> tuple[tuple[str, str], ...]:
+    pairs = extra.items() if isinstance(extra, Mapping) else extra
+    return tuple(sorted((str(k), str(v)) for k, v in pairs))
 
 
 def cpu_model() -> str:

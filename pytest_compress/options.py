@@ -7,6 +7,7 @@ over the ini file, which wins over the built-in default.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,8 @@ INI_DRAWS = "compress_draws"
 DEFAULT_DRAWS = 5
 INI_THRESHOLD_PREFIX = "compress_"  # + a Thresholds field, e.g. compress_max_accuracy_drop
 
-REPORT_FORMATS = ("term", "json", "md")
+REPORT_FORMATS = ("term", "json", "md")  # the built-in ones; plugins add more (report/writers.py)
+FORMAT_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,12 @@ class ReportTarget:
 
 
 def parse_report(value: str) -> ReportTarget:
+    """The syntax only: whether ``FORMAT`` exists is checked once plugins have added theirs."""
     fmt, sep, path = value.partition(":")
-    if fmt not in REPORT_FORMATS or (fmt == "term") == bool(sep):
-        raise argparse.ArgumentTypeError(f"expected 'term', 'json:PATH' or 'md:PATH', got {value!r}")
+    if not FORMAT_NAME.fullmatch(fmt) or (fmt == "term") == bool(sep):
+        raise argparse.ArgumentTypeError(
+            f"expected 'term', 'json:PATH', 'md:PATH' or a plugin's FORMAT:PATH, got {value!r}"
+        )
     if sep and not path:
         raise argparse.ArgumentTypeError(f"{value!r}: missing PATH after '{fmt}:'")
     return ReportTarget(fmt, path or None)
@@ -101,8 +106,8 @@ def add_options(parser: pytest.Parser) -> None:
         type=parse_report,
         metavar="FORMAT",
         dest="compress_report",
-        help="print the comparison table (no value, or 'term'), or write it as json:PATH or "
-        "md:PATH; may be given several times. Default: no report.",
+        help="print the comparison table (no value, or 'term'), or write it as json:PATH, "
+        "md:PATH or a plugin's FORMAT:PATH; may be given several times. Default: no report.",
     )
     group.addoption(
         UPDATE,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_compress import options, progress
+from pytest_compress import extensions, options, progress
 from pytest_compress.check import RESULT_KEY, CompressCheck, StaleBaselineWarning
 from pytest_compress.session import PROPERTY, CompressSession
 from pytest_compress.thresholds import Thresholds
@@ -23,6 +23,12 @@ from pytest_compress.validate import MARKER, check_markers, fail_bad_marker
 __all__ = ["RESULT_KEY", "SESSION_KEY", "CompressCheck", "StaleBaselineWarning", "compress_check"]
 
 SESSION_KEY = pytest.StashKey[CompressSession]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_compress import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,7 +41,10 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(model=NAME, method=NAME, method_args={{...}}, <threshold>=VALUE, ...): a model-compression "
         f"case for the compress_check fixture; thresholds: {', '.join(Thresholds.names())}",
     )
-    session = CompressSession.create(config, options.read_settings(config))
+    settings = options.read_settings(config)
+    # Entry points declared, plugins' registrations and report formats added (hookspecs.py).
+    extensions.configure(config, settings.reports)
+    session = CompressSession.create(config, settings)
     config.stash[SESSION_KEY] = session
     # The session object carries the run-level hooks (collect results, write, summarise).
     config.pluginmanager.register(session, "compress-session")

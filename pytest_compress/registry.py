@@ -10,7 +10,8 @@ use), and every name has three slots, highest first:
 
 1. an *override* (``override=True``, or ``replace`` for fault injection);
 2. a *registration* (the decorators, from a conftest or a plugin);
-3. a *declaration* (a built-in, filled in when its module is imported).
+3. a *declaration* (a built-in, or a third-party package's entry point: ``entrypoints.py``),
+   filled in when its module is imported.
 
 A built-in module filling its own declaration never collides with anything. A registration
 that reuses a built-in name, or a name another place registered, is an error naming both,
@@ -41,6 +42,14 @@ class Entry(Generic[T]):
     module: str | None = None  # set for lazily declared built-ins until they are imported
     summary: str = ""
     by: str = ""  # who registered it (``module.qualname``), for error messages
+    package: str = ""  # the distribution whose entry point declared it ("" for a built-in)
+
+    @property
+    def holder(self) -> str:
+        """Who holds the name, for error messages: a package, a built-in module or ``module.qualname``."""
+        if self.package:
+            return f"package {self.package} ({self.module})"
+        return f"the built-in {self.module}" if self.module else self.by
 
 
 @dataclass
@@ -54,13 +63,15 @@ class Registry(Generic[T]):
     _importing: list[str] = field(default_factory=list)  # declared modules get() is importing
     _builtins_loaded: bool = False
 
-    def declare(self, name: str, module: str, summary: str = "") -> None:
-        """Promise that importing ``module`` registers ``name`` (keeps torch out of plugin load)."""
+    def declare(self, name: str, module: str, summary: str = "", *, package: str = "") -> None:
+        """Promise that importing ``module`` registers ``name`` (keeps torch out of plugin load).
+        ``package`` names the distribution of an entry point that declares it."""
         current = self._declared.get(name)
         if current is not None and current.module != module:
-            raise ValueError(f"{self.kind} {name!r} is declared by both {current.module} and {module}")
+            mine = f"package {package} ({module})" if package else module
+            raise ValueError(f"{self.kind} {name!r} is declared by both {current.holder} and {mine}")
         if current is None:
-            self._declared[name] = Entry(name=name, module=module, summary=summary, by=module)
+            self._declared[name] = Entry(name=name, module=module, summary=summary, by=module, package=package)
 
     def add(self, name: str, target: T, summary: str = "", *, override: bool = False) -> None:
         if not name or not isinstance(name, str):
@@ -71,7 +82,7 @@ class Registry(Generic[T]):
         declared = self._declared.get(name)
         if declared is not None and (origin[0] == declared.module or declared.module in self._importing):
             # The declared module registering what it declared (imported by get() or by anyone).
-            self._declared[name] = dataclasses.replace(entry, module=declared.module)
+            self._declared[name] = dataclasses.replace(entry, module=declared.module, package=declared.package)
             return
         slot = self._overrides if override else self._registered
         current = slot.get(name)
@@ -84,8 +95,9 @@ class Registry(Generic[T]):
             )
         if not override and declared is not None:
             raise ValueError(
-                f"{self.kind} {name!r} is already registered by the built-in {declared.module}; {entry.by} "
-                f"registers it again — pass override=True to replace the built-in, or pick another name"
+                f"{self.kind} {name!r} is already registered by {declared.holder}; {entry.by} "
+                f"registers it again — pass override=True to replace {'it' if declared.package else 'the built-in'}, "
+                "or pick another name"
             )
         slot[name] = entry
 
@@ -123,6 +135,11 @@ class Registry(Generic[T]):
     def check(self, name: str) -> None:
         self._entry(name)
 
+    def entry(self, name: str) -> Entry[T]:
+        """The entry ``name`` resolves to now (an override, a registration or a declaration),
+        without importing a declared module."""
+        return self._entry(name)
+
     def _entry(self, name: str) -> Entry[T]:
         self._load_builtins()
         for slot in (self._overrides, self._registered, self._declared):
@@ -143,7 +160,8 @@ class Registry(Generic[T]):
 
 
 def _origin(obj: Any) -> tuple[str, str]:
-    fn = getattr(obj, "apply", obj)  # a Method is identified by its apply function
+    # A Method is identified by its apply function, a Metric by its score function.
+    fn = getattr(obj, "apply", None) or getattr(obj, "score", None) or obj
     return getattr(fn, "__module__", "?"), getattr(fn, "__qualname__", type(fn).__qualname__)
 
 

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_compress import atomic, progress
+from pytest_compress import atomic, extensions, progress
 from pytest_compress.baselines import BaselineFileError, BaselineStore
 from pytest_compress.fingerprint import Fingerprint
 from pytest_compress.options import Settings
 from pytest_compress.report import render
 from pytest_compress.report.rows import Row, build_rows
+from pytest_compress.report.writers import REPORTERS
 from pytest_compress.results import CaseResult
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class CompressSession:
     baselines: BaselineStore
     results: list[CaseResult] = field(default_factory=list)
     _models: ModelStore | None = None
+    _rows: tuple[int, list[Row]] | None = None  # (results they were built from, rows)
 
     @classmethod
     def create(cls, config: pytest.Config, settings: Settings) -> CompressSession:
@@ -118,7 +120,11 @@ class CompressSession:
         ]
 
     def rows(self) -> list[Row]:
-        return build_rows(self.results)
+        """The finished rows, their JSON form amended by plugins (``pytest_compress_json_row``, once
+        per row: the reports and the terminal summary share them)."""
+        if self._rows is None or self._rows[0] != len(self.results):
+            self._rows = (len(self.results), extensions.amended_rows(self.config, build_rows(self.results)))
+        return self._rows[1]
 
     def write_reports(self) -> list[Path]:
         written = []
@@ -126,7 +132,13 @@ class CompressSession:
         for target in self.settings.reports:
             if target.path is None:
                 continue
-            text = render.json_document(rows, header) if target.format == "json" else render.markdown(rows, header)
+            try:
+                write = REPORTERS.get(target.format)  # a plugin's format is imported here, on first use
+                text = write(rows, header)
+            except Exception as exc:  # a plugin's format: said as a failed report, not a traceback
+                raise OSError(f"report format {target.format!r} failed: {type(exc).__name__}: {exc}") from exc
+            if not isinstance(text, str):
+                raise OSError(f"report format {target.format!r} returned {type(text).__name__}, expected str")
             path = Path(target.path)
             atomic.write_text(path, text)
             written.append(path)

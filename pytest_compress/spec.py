@@ -118,13 +118,15 @@ class ModelSpec:
     # Calibration inputs: a tensor (run in batches) or a sequence of tensors of different lengths
     # (run one by one: e.g. unpadded sentences). Default: the first 256 training inputs.
     calib_data: torch.Tensor | tuple[torch.Tensor, ...] | None = None
-    metric: Metric = ACCURACY
+    # A Metric, or the name of a registered one (``register_metric``, a ``pytest_compress.metrics``
+    # entry point); names are resolved when the spec is made.
+    metric: Metric | str = ACCURACY
     settings: Mapping[str, Any] = field(default_factory=dict)
     eval_batch_size: int = 256
     # A smaller architecture for knowledge distillation; methods that need one skip without it.
     student: Callable[[], nn.Module] | None = None
     # Secondary metrics, measured and reported with the primary ``metric`` (not gated).
-    extra_metrics: tuple[Metric, ...] = ()
+    extra_metrics: tuple[Metric | str, ...] = ()
     # More latency workloads besides one forward over ``example_inputs``: name -> a function that
     # takes the (reference or compressed) module and returns the zero-argument call to time.
     # Each is timed reference-vs-compressed, interleaved, like the forward.
@@ -136,6 +138,7 @@ class ModelSpec:
     forward_name: str = "forward"
 
     def __post_init__(self) -> None:
+        _resolve_metrics(self)
         if not callable(self.build):
             raise SpecError(f"ModelSpec.build must be a function returning a torch.nn.Module, got {self.build!r}")
         if self.train is not None and not callable(self.train):
@@ -156,6 +159,26 @@ class ModelSpec:
         names = [self.metric.name] + [m.name for m in self.extra_metrics]
         if len(set(names)) != len(names):
             raise SpecError(f"ModelSpec: metric names must be unique, got {names}")
+
+
+def _resolve_metrics(spec: ModelSpec) -> None:
+    """Metric names -> the registered :class:`Metric` (imports a declared module on first use)."""
+
+    def resolve(m: Metric | str, where: str) -> Metric:
+        if isinstance(m, Metric):
+            return m
+        if not isinstance(m, str):
+            raise SpecError(f"ModelSpec.{where} must be a pytest_compress.Metric or a metric name, got {m!r}")
+        try:
+            return METRICS.get(m)
+        except LookupError as exc:
+            raise SpecError(f"ModelSpec.{where}: {exc}") from None
+
+    extra = spec.extra_metrics
+    if not isinstance(extra, (tuple, list)):
+        raise SpecError(f"ModelSpec.extra_metrics must be a tuple of metrics or metric names, got {extra!r}")
+    object.__setattr__(spec, "metric", resolve(spec.metric, "metric"))
+    object.__setattr__(spec, "extra_metrics", tuple(resolve(m, "extra_metrics") for m in extra))
 
 
 def all_metrics(spec: ModelSpec) -> tuple[Metric, ...]:
@@ -312,6 +335,10 @@ def _expected_kind(default: Any, value: Any) -> str:
 # Built-in names come from the torch-free tables in ``pytest_compress.zoo`` / ``.methods``.
 MODELS: Registry[Callable[[], ModelSpec]] = Registry("model", builtins="pytest_compress.zoo")
 METHODS: Registry[Method] = Registry("method", builtins="pytest_compress.methods")
+# Metrics a ModelSpec may name; ``accuracy`` is the one built-in (declared and filled right here).
+METRICS: Registry[Metric] = Registry("metric")
+METRICS.declare(ACCURACY.name, __name__, "top-1 accuracy")
+METRICS.add(ACCURACY.name, ACCURACY, summary="top-1 accuracy")
 
 
 def register_model(
@@ -350,3 +377,23 @@ def register_method(
     if not (isinstance(config, type) and issubclass(config, MethodConfig)):
         raise TypeError(f"register_method({name!r}): config must be a MethodConfig dataclass, got {config!r}")
     return decorator(METHODS, name, lambda fn: Method(name=name, config_type=config, apply=fn), override=override)
+
+
+def register_metric(metric: Metric, *, override: bool = False) -> Metric:
+    """Register ``metric`` under ``metric.name`` so a :class:`ModelSpec` can name it
+    (``metric="top2"``, ``extra_metrics=("top2",)``); returns it. A name already registered (the
+    built-in ``accuracy``, or by another module) is an error naming both, unless ``override=True``.
+
+    Example (conftest.py, or a module named by a ``pytest_compress.metrics`` entry point)::
+
+        def _top2(outputs, targets):
+            return (outputs.topk(2, dim=-1).indices == targets[:, None]).any(dim=-1).float()
+
+        TOP2 = pytest_compress.register_metric(
+            pytest_compress.Metric(name="top2", unit="fraction", higher_is_better=True, score=_top2)
+        )
+    """
+    if not isinstance(metric, Metric):
+        raise TypeError(f"register_metric: expected a pytest_compress.Metric, got {type(metric).__name__}")
+    METRICS.add(metric.name, metric, summary=metric.definition, override=override)
+    return metric

@@ -49,10 +49,17 @@ def test_report_option_parses(value: str, expected: options.ReportTarget) -> Non
     assert options.parse_report(value) == expected
 
 
-@pytest.mark.parametrize("value", ["html:x", "json", "json:", "term:x"])
+@pytest.mark.parametrize("value", ["json", "json:", "term:x", ":x", "a b:x"])
 def test_report_option_rejects(value: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         options.parse_report(value)
+
+
+def test_unknown_report_format_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    """Any FORMAT:PATH parses (a plugin may add the format); an unknown one stops the run at start-up."""
+    result = pytester.runpytest_subprocess(f"{options.REPORT}=html:x.html")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown report format 'html'; formats: json, md, term*"])
 
 
 def test_bad_cli_value_is_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -29,6 +29,8 @@ def test_readme_blocks_are_marked() -> None:
     assert set(files) == {"conftest.py", "test_compression.py"}, "README lost a readme-test marker"
     assert "@pc.register_model(" in files["conftest.py"] and "@pc.register_method(" in files["conftest.py"]
     assert "@pytest.mark.compress(" in files["test_compression.py"]
+    # "Extending": the hook examples run with the rest of the conftest (a failing gate would fail it).
+    assert all(f"def pytest_compress_{hook}(" in files["conftest.py"] for hook in ("register", "gates", "json_row"))
 
 
 def test_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from tabulate import tabulate
 
 from pytest_compress.report.rows import ALSO, Row, cells, headers
+from pytest_compress.report.writers import TERM, register_reporter
 
 # 2: rows carry "storage" (Linear-weight accounting) and "method_results" (typed method reports),
 # which left "details".
 JSON_SCHEMA = 2
 
 
-def table(rows: list[Row], fmt: str) -> str:
+def table(rows: Sequence[Row], fmt: str) -> str:
     cols = headers(rows)
     with_also = ALSO in cols
     return tabulate([cells(r, with_also) for r in rows], headers=cols, tablefmt=fmt, disable_numparse=True)
 
 
-def terminal_lines(rows: list[Row], header: Iterable[str]) -> Iterator[str]:
+def terminal_lines(rows: Sequence[Row], header: Iterable[str]) -> Iterator[str]:
     """Plain lines, so the summary is testable without a terminal."""
     yield from header
     if not rows:
@@ -34,13 +35,20 @@ def terminal_lines(rows: list[Row], header: Iterable[str]) -> Iterator[str]:
             yield f"FAIL {r.test_id}: {reason}"
 
 
-def markdown(rows: list[Row], header: Iterable[str]) -> str:
+@register_reporter(TERM)
+def terminal_text(rows: Sequence[Row], header: Iterable[str]) -> str:
+    return "\n".join(terminal_lines(rows, header)) + "\n"
+
+
+@register_reporter("md")
+def markdown(rows: Sequence[Row], header: Iterable[str]) -> str:
     lines = [f"{h}  " for h in header]  # two trailing spaces: a markdown line break
     reasons = [f"- FAIL `{r.test_id}`: {reason}" for r in rows for reason in r.reasons]
     return "\n".join([*lines, "", table(rows, "github"), "", *reasons, ""]).rstrip() + "\n"
 
 
-def json_document(rows: list[Row], header: Iterable[str]) -> str:
+@register_reporter("json")
+def json_document(rows: Sequence[Row], header: Iterable[str]) -> str:
     doc = {"schema": JSON_SCHEMA, "header": list(header), "rows": [_json_safe(r.to_dict()) for r in rows]}
     return json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n"
 

@@ -41,8 +41,13 @@ class Row:
     # reports (sparsity, calibration, distillation control, adapter recovery), as dicts.
     storage: dict[str, Any] | None = None
     method_results: tuple[dict[str, Any], ...] = ()
+    # The JSON row as plugins amended it (``pytest_compress_json_row``); None: not amended.
+    amended: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as the JSON report writes it (and as report formats may read it)."""
+        if self.amended is not None:
+            return self.amended
         return {
             "test_id": self.test_id,
             "model": self.model,

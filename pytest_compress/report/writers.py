@@ -1,0 +1,54 @@
+"""Report formats by name: ``--compress-report=NAME:PATH`` writes what the format named ``NAME``
+renders from the finished rows. ``json`` and ``md`` are built in (``render.py``); ``term`` names
+the terminal summary. Third parties add formats with :func:`register_reporter`, the
+``pytest_compress_report_formats`` hook or a ``pytest_compress.reporters`` entry point.
+
+Torch-free, like every part of reporting: a format only formats rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from pytest_compress.registry import Registry, decorator
+from pytest_compress.report.rows import Row
+
+
+class ReportWriter(Protocol):
+    """``write(rows, header) -> text``: the whole file's content, written atomically by the plugin."""
+
+    def __call__(self, rows: Sequence[Row], header: Sequence[str]) -> str: ...
+
+
+TERM = "term"  # the terminal summary: a name no other format may take
+
+# name -> (module that registers it, summary); read by the registry on first use.
+BUILTIN: dict[str, tuple[str, str]] = {
+    "json": ("pytest_compress.report.render", "every number with its unit, as JSON"),
+    "md": ("pytest_compress.report.render", "the comparison table, as GitHub markdown"),
+    TERM: ("pytest_compress.report.render", "the comparison table, as printed in the terminal"),
+}
+
+REPORTERS: Registry[ReportWriter] = Registry("report format", builtins=__name__)
+
+
+def register_reporter(name: str, *, override: bool = False) -> Callable[[ReportWriter], ReportWriter]:
+    """Register ``write(rows, header) -> str`` as the report format ``name``.
+
+    ``rows`` are :class:`~pytest_compress.report.rows.Row` objects, ``row.to_dict()`` is the
+    row as the JSON report writes it (amended by ``pytest_compress_json_row``). A name already
+    registered (``json``, ``md``, ``term`` or another module's) is an error naming both, unless
+    ``override=True``.
+
+    Example (conftest.py)::
+
+        @pytest_compress.register_reporter("csv")
+        def csv_report(rows, header):
+            lines = ["test_id,method,verdict"]
+            lines += [f"{r.test_id},{r.method},{r.verdict}" for r in rows]
+            return "\\n".join(lines) + "\\n"
+
+    then ``pytest --compress-report=csv:reports/compress.csv``.
+    """
+    return decorator(REPORTERS, name, lambda fn: fn, override=override)
