@@ -28,15 +28,25 @@ from filelock import FileLock, Timeout
 
 from pytest_compress import atomic
 from pytest_compress import baseline_schema as schema
+from pytest_compress.baseline_entries import DIGITS, LatencyBaseline, QualityBaseline, latency_entry
 from pytest_compress.baseline_schema import SCHEMA_VERSION, BaselineFileError, BaselineValueError
 from pytest_compress.fingerprint import Fingerprint
 from pytest_compress.results import CaseResult
-from pytest_compress.spread import Spread, SpreadError, accumulate
+from pytest_compress.spread import SpreadError, accumulate
 from pytest_compress.thresholds import Thresholds
 
-__all__ = ["SCHEMA_VERSION", "BaselineFileError", "BaselineStore", "BaselineValueError", "lock_path", "split_nodeid"]
+__all__ = [
+    "DIGITS",
+    "SCHEMA_VERSION",
+    "BaselineFileError",
+    "BaselineStore",
+    "BaselineValueError",
+    "LatencyBaseline",
+    "QualityBaseline",
+    "lock_path",
+    "split_nodeid",
+]
 
-DIGITS = 6  # stored precision: stable across platforms, readable in a diff
 LOCK_TIMEOUT_S = 120.0  # another updater holds a file's lock only while it merges and writes it
 FIX_UPDATE = (
     "the baseline update stopped and left every file as it was, so that no entry is lost: "
@@ -47,118 +57,6 @@ FIX_UPDATE = (
 def lock_path(path: Path) -> Path:
     """The lock file next to a baseline file (``.<name>.lock``, ignored by git)."""
     return path.with_name(f".{path.name}.lock")
-
-
-@dataclass(frozen=True)
-class QualityBaseline:
-    reference_bytes: int
-    compressed_bytes: int
-    metric_name: str
-    metric_unit: str
-    reference_metric: float
-    compressed_metric: float
-    artifact_sha256: str = ""  # optional: absent in hand-written entries
-    # What the case compressed (runner.reference_digest); "" in files written before it existed.
-    reference_sha256: str = ""
-    eval_sha256: str = ""  # runner.data_digest
-    # The kernel set the entry was measured under (Fingerprint.kernels): evaluation under another
-    # one rounds differently, so only the same kernels must reproduce an identical artifact's
-    # metric bit for bit. "" in files written before it was recorded.
-    kernels: str = ""
-    # The K draws a refresh recorded (draw 0 first); None in files written before spreads existed.
-    spread: Spread | None = None
-
-    @classmethod
-    def from_result(cls, r: CaseResult, with_spread: bool = True) -> QualityBaseline:
-        draws = (r.as_draw(0), *r.draws)
-        return cls(
-            reference_bytes=r.size.reference_bytes,
-            compressed_bytes=r.size.compressed_bytes,
-            metric_name=r.metric.name,
-            metric_unit=r.metric.unit,
-            reference_metric=round(r.metric.reference, DIGITS),
-            compressed_metric=round(r.metric.compressed, DIGITS),
-            artifact_sha256=r.artifact_sha256,
-            reference_sha256=r.reference_sha256,
-            eval_sha256=r.eval_sha256,
-            kernels=str(r.fingerprint.get("kernels", "")),
-            spread=Spread.from_values(
-                [d.reference_metric for d in draws],
-                [d.compressed_metric for d in draws],
-                [d.compressed_bytes for d in draws],
-                r.metric.higher_is_better,
-            )
-            if with_spread
-            else None,
-        )
-
-    def to_json(self, r: CaseResult) -> dict[str, Any]:
-        doc = {
-            "model": r.model,
-            "method": r.method,
-            "method_config": r.method_config,
-            "size": {
-                "reference_bytes": self.reference_bytes,
-                "compressed_bytes": self.compressed_bytes,
-                "encoding": r.size.encoding,
-                "artifact_sha256": self.artifact_sha256,
-            },
-            "metric": {
-                "name": self.metric_name,
-                "unit": self.metric_unit,
-                "reference": self.reference_metric,
-                "compressed": self.compressed_metric,
-                "examples": r.metric.examples,
-            },
-            "reference_sha256": self.reference_sha256,
-            "eval_sha256": self.eval_sha256,
-            "kernels": self.kernels,
-        }
-        if self.spread is not None:
-            doc["spread"] = self.spread.to_json(DIGITS)
-        # Recorded for the reader of a diff (what was measured, and the secondary metrics); only
-        # the primary metric and size are compared on later runs.
-        if r.metric.definition:
-            doc["metric"]["definition"] = r.metric.definition
-        if r.metric.aggregate != "mean":
-            doc["metric"]["aggregate"] = r.metric.aggregate
-        if r.extra_metrics:
-            doc["extra_metrics"] = {
-                m.name: {
-                    "unit": m.unit,
-                    "reference": round(m.reference, DIGITS),
-                    "compressed": round(m.compressed, DIGITS),
-                    **({"definition": m.definition} if m.definition else {}),
-                }
-                for m in r.extra_metrics
-            }
-        return doc
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> QualityBaseline:
-        return cls(
-            reference_bytes=int(data["size"]["reference_bytes"]),
-            compressed_bytes=int(data["size"]["compressed_bytes"]),
-            metric_name=str(data["metric"]["name"]),
-            metric_unit=str(data["metric"]["unit"]),
-            reference_metric=float(data["metric"]["reference"]),
-            compressed_metric=float(data["metric"]["compressed"]),
-            artifact_sha256=str(data["size"].get("artifact_sha256", "")),
-            reference_sha256=str(data.get("reference_sha256", "")),
-            eval_sha256=str(data.get("eval_sha256", "")),
-            kernels=str(data.get("kernels", "")),
-            spread=Spread.from_json(data["spread"]) if data.get("spread") is not None else None,
-        )
-
-
-@dataclass(frozen=True)
-class LatencyBaseline:
-    speedup: float
-    reference_ms: float
-    compressed_ms: float
-    # The in-run speedups of the K draws a refresh timed (draw 0 first): the run-to-run spread the
-    # latency gate compares with. Empty in files written before spreads existed.
-    speedups: tuple[float, ...] = ()
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str]:
@@ -271,7 +169,7 @@ class BaselineStore:
             raise schema.new_value_error(nodeid, f"one of its draws holds a bad value ({exc})") from None
         latency = None
         if result.latency is not None and fingerprint is not None:
-            latency = _latency_entry(result)
+            latency = latency_entry(result)
             quality["latency_file"] = fingerprint.slug  # written with it: see _check_same_update
         schema.check_new_entry(quality, schema.QUALITY, nodeid)
         if latency is not None:
@@ -365,26 +263,3 @@ class BaselineStore:
         ):
             runs = list(accumulate(recorded, runs, self.confidence, self.latency_tolerance))
         return {**new, "speedups": runs} if len(runs) > 1 else new
-
-
-def _latency_entry(result: CaseResult) -> dict[str, Any]:
-    assert result.latency is not None
-    lat = result.latency
-    entry: dict[str, Any] = {
-        "speedup": round(lat.speedup, 4),
-        "reference_ms": round(lat.reference_ms, 4),
-        "compressed_ms": round(lat.compressed_ms, 4),
-        "pairs": lat.pairs,
-    }
-    if result.artifact_sha256:
-        entry["artifact_sha256"] = result.artifact_sha256  # what was timed: see _check_same_update
-    speedups = [d.speedup for d in result.draws if d.speedup is not None]
-    if speedups:
-        entry["speedups"] = [round(v, 4) for v in (lat.speedup, *speedups)]
-    for extra in result.extra_latency:  # informational: the forward's ratio is what gates
-        entry[extra.workload] = {
-            "speedup": round(extra.speedup, 4),
-            "reference_ms": round(extra.reference_ms, 4),
-            "compressed_ms": round(extra.compressed_ms, 4),
-        }
-    return entry
