@@ -18,8 +18,9 @@ code review sees only what changed.)
 from __future__ import annotations
 
 import contextlib
+import json
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,8 +177,10 @@ class BaselineStore:
             schema.check_new_entry(latency, schema.LATENCY, nodeid)
         return quality, latency
 
-    def flush(self) -> list[Path]:
-        """Merge staged entries into the files on disk; other entries are kept as they were.
+    def flush(self, prune: Mapping[Path, Collection[str]] | None = None) -> list[Path]:
+        """Merge staged entries into the files on disk; other entries are kept as they were,
+        except the entries ``prune`` names by file (stale ones: ``stale.stale_entries``), which
+        are removed unless this update re-creates them.
 
         Every file is locked, re-read and checked before any is written, so a concurrent update's
         entries are merged, not overwritten, and a file that cannot be read stops the update with
@@ -185,19 +188,31 @@ class BaselineStore:
         latency files: a flush cut short in between leaves quality entries describing an artifact
         their latency entries did not time, which ``latency()`` reports.
         """
-        if not self._staged_quality and not self._staged_latency:
+        drop = {path: set(keys) for path, keys in (prune or {}).items() if keys}
+        if not self._staged_quality and not self._staged_latency and not drop:
             return []
-        with self._locked(sorted({*self._staged_quality, *self._staged_latency})):
+        latency_dir = self.root / "latency"
+        quality = {p: {} for p in drop if p.parent != latency_dir} | self._staged_quality
+        latency = {p: (None, {}) for p in drop if p.parent == latency_dir} | self._staged_latency
+        with self._locked(sorted({*quality, *latency})):
             plan: list[tuple[Path, dict[str, Any]]] = []
-            for path, staged in sorted(self._staged_quality.items()):
-                cases = self._cases_for_update(path, schema.QUALITY, staged)
-                cases.update(staged)
+            for path, staged in sorted(quality.items()):
+                gone = drop.get(path, set()) - set(staged)
+                cases = self._cases_for_update(path, schema.QUALITY, {**staged, **dict.fromkeys(gone)})
+                cases = {k: v for k, v in cases.items() if k not in gone} | staged
+                if not staged and not path.exists():
+                    continue  # only pruning, and the file is gone: nothing to remove
                 plan.append((path, {"schema": SCHEMA_VERSION, "cases": cases}))
-            for path, (fingerprint, staged) in sorted(self._staged_latency.items()):
-                cases = self._cases_for_update(path, schema.LATENCY, staged)
+            for path, (fingerprint, staged) in sorted(latency.items()):
+                gone = drop.get(path, set()) - set(staged)
+                cases = self._cases_for_update(path, schema.LATENCY, {**staged, **dict.fromkeys(gone)})
+                cases = {k: v for k, v in cases.items() if k not in gone}
                 for nodeid, entry in staged.items():
                     cases[nodeid] = self._merged_latency(cases.get(nodeid), entry)
-                doc = {"schema": SCHEMA_VERSION, "fingerprint": fingerprint.to_dict(), "cases": cases}
+                if fingerprint is None and not path.exists():
+                    continue  # only pruning, and the file is gone: nothing to remove
+                recorded = fingerprint.to_dict() if fingerprint is not None else self._fingerprint_on_disk(path)
+                doc = {"schema": SCHEMA_VERSION, "cases": cases} | ({"fingerprint": recorded} if recorded else {})
                 plan.append((path, doc))
             texts = [(path, atomic.dumps_json(doc)) for path, doc in plan]  # all serialised before any write
             done: list[Path] = []
@@ -215,6 +230,16 @@ class BaselineStore:
         self._staged_latency.clear()
         self._cache.clear()
         return done
+
+    def _fingerprint_on_disk(self, path: Path) -> dict[str, Any] | None:
+        """The machine a latency file records (read under its lock, after ``_cases_for_update``
+        checked the file); None when it records none."""
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BaselineFileError(f"{path}: not a readable baseline file ({exc}); {FIX_UPDATE}") from None
+        fingerprint = doc.get("fingerprint") if isinstance(doc, dict) else None
+        return fingerprint if isinstance(fingerprint, dict) else None
 
     @contextlib.contextmanager
     def _locked(self, paths: list[Path]) -> Iterator[None]:
