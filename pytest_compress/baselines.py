@@ -1,5 +1,10 @@
 """Baseline storage: deterministic JSON under ``baselines/``, one file per test module.
 
+Both kinds of file key an entry by the test's node id (``suites/test_x.py::test_a[p]``), so one
+id finds a test in either. Quality files written before that keyed entries by the in-module name
+(``test_a[p]``); such keys are renamed on every read (the file's path says the module) and the
+next update writes them back under the node id, so an older file loads, and compares, unchanged.
+
 Machine-independent numbers (size, metric) live in ``<baseline-dir>/<module path>.json``;
 machine-dependent ones (latency ratios) in ``<baseline-dir>/latency/<fingerprint>.json`` so a
 new machine never compares its timings with another machine's. Every read is checked against one
@@ -87,7 +92,7 @@ class BaselineStore:
     # -- reading ---------------------------------------------------------------------------------
 
     def quality(self, nodeid: str) -> QualityBaseline | None:
-        path, name = self.quality_path(nodeid), split_nodeid(nodeid)[1]
+        path, name = self.quality_path(nodeid), nodeid
         entry = self._entry(path, name, schema.QUALITY)
         if entry is None:
             return None
@@ -116,7 +121,7 @@ class BaselineStore:
     def _check_same_update(self, nodeid: str, fingerprint: Fingerprint, timed: Any) -> None:
         """A quality entry written with this machine's latency entry must describe the artifact
         that latency entry timed."""
-        qpath, name = self.quality_path(nodeid), split_nodeid(nodeid)[1]
+        qpath, name = self.quality_path(nodeid), nodeid
         try:
             quality = self._entry(qpath, name, schema.QUALITY)
         except BaselineFileError:
@@ -141,7 +146,7 @@ class BaselineStore:
 
     def _read(self, path: Path, kind: str) -> schema.Checked:
         if path not in self._cache:
-            self._cache[path] = schema.read(path, kind) or schema.Checked(cases={}, errors={})
+            self._cache[path] = self._checked(path, kind) or schema.Checked(cases={}, errors={})
         return self._cache[path]
 
     # -- writing (staged, flushed once) -----------------------------------------------------------
@@ -154,7 +159,7 @@ class BaselineStore:
     def stage(self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None) -> None:
         """Stage ``result`` for the next flush; a result ``check`` refuses stages nothing."""
         quality, latency = self._entries(result, nodeid, fingerprint)
-        self._staged_quality.setdefault(self.quality_path(nodeid), {})[split_nodeid(nodeid)[1]] = quality
+        self._staged_quality.setdefault(self.quality_path(nodeid), {})[nodeid] = quality
         if latency is not None and fingerprint is not None:
             lpath = self.latency_path(fingerprint)
             self._staged_latency.setdefault(lpath, (fingerprint, {}))[1][nodeid] = latency
@@ -266,7 +271,7 @@ class BaselineStore:
         """The valid entries on disk now (called under the file's lock); refuses, before anything is
         written, a file it cannot read or a malformed entry this update would not replace."""
         self._cache.pop(path, None)
-        checked = schema.read(path, kind, fix=FIX_UPDATE)
+        checked = self._checked(path, kind, fix=FIX_UPDATE)
         if checked is None:
             return {}
         for name, problem in sorted(checked.errors.items()):
@@ -279,6 +284,42 @@ class BaselineStore:
                     "or include its test in this update run to re-create it",
                 )
         return dict(checked.cases)
+
+    def entry_keys(self, path: Path, kind: str) -> list[str]:
+        """Every entry key of ``path``, malformed entries' too; none when it is absent or unreadable
+        (the tests reading it report why)."""
+        try:
+            checked = self._checked(path, kind)
+        except BaselineFileError:
+            return []
+        return [] if checked is None else sorted({*checked.cases, *checked.errors})
+
+    def _checked(self, path: Path, kind: str, fix: str = schema.FIX_FILE) -> schema.Checked | None:
+        """``schema.read``, with a quality file's in-module keys renamed to node ids."""
+        checked = schema.read(path, kind, fix=fix)
+        if checked is None or kind != schema.QUALITY:
+            return checked
+        try:
+            module = path.relative_to(self.root).with_suffix("").as_posix()
+        except ValueError:
+            return checked
+
+        def nodeid(key: str) -> str:  # "TestC::test_a" is an in-module key too: its module differs
+            return key if split_nodeid(key)[0] == module else f"{module}.py::{key}"
+
+        # Keys already node ids go last: they win over an older key of the same test.
+        order = sorted({*checked.cases, *checked.errors}, key=lambda k: nodeid(k) == k)
+        cases: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for key in order:
+            new = nodeid(key)
+            cases.pop(new, None)
+            errors.pop(new, None)
+            if key in checked.errors:
+                errors[new] = checked.errors[key]
+            else:
+                cases[new] = checked.cases[key]
+        return schema.Checked(cases=cases, errors=errors)
 
     def _merged_latency(self, old: Any, new: dict[str, Any]) -> dict[str, Any]:
         runs = new.get("speedups") or [new["speedup"]]

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from pytest_compress import baseline_schema as schema
-from pytest_compress.baseline_schema import BaselineFileError
 from pytest_compress.baselines import BaselineStore, split_nodeid
 
 
@@ -61,26 +60,15 @@ def stale_entries(store: BaselineStore, modules: Mapping[str, set[str]]) -> dict
     the modules' quality files and every machine's latency file. Unreadable files are skipped
     (the tests reading them report why); malformed entries count as entries."""
     out: dict[Path, list[str]] = {}
-    for module, ids in sorted(modules.items()):
-        path = store.root / f"{module}.json"
-        names = {split_nodeid(n)[1] for n in ids}
-        stale = [k for k in _keys(path, schema.QUALITY) if k not in names]
-        if stale:
-            out[path] = stale
     latency_dir = store.root / "latency"
-    for path in sorted(latency_dir.glob("*.json")) if latency_dir.is_dir() else ():
-        stale = [k for k in _keys(path, schema.LATENCY) if k not in modules.get(split_nodeid(k)[0], {k})]
+    files = [(store.root / f"{module}.json", schema.QUALITY) for module in sorted(modules)]
+    files += [(p, schema.LATENCY) for p in (sorted(latency_dir.glob("*.json")) if latency_dir.is_dir() else ())]
+    for path, kind in files:
+        # Keys are node ids in both kinds of file (a quality file's older keys renamed on read).
+        stale = [k for k in store.entry_keys(path, kind) if k not in modules.get(split_nodeid(k)[0], {k})]
         if stale:
             out[path] = stale
     return out
-
-
-def _keys(path: Path, kind: str) -> list[str]:
-    try:
-        checked = schema.read(path, kind)
-    except BaselineFileError:
-        return []
-    return [] if checked is None else sorted({*checked.cases, *checked.errors})
 
 
 def report_lines(stale: Mapping[Path, list[str]], display: Any, removed: bool) -> list[str]:

@@ -155,7 +155,7 @@ def test_the_recorded_definition_survives_a_flush(tmp_path: Path) -> None:
     store = BaselineStore(tmp_path)
     store.stage(r, r.test_id, None)
     store.flush()
-    entry = json.loads((tmp_path / "s" / "t.json").read_text())["cases"]["a"]
+    entry = json.loads((tmp_path / "s" / "t.json").read_text())["cases"]["s/t.py::a"]
     assert entry["method_config"] == {"type": "_Cluster", "version": 1, "fields": {"clusters": 8, "iterations": 25}}
     assert entry["metric"]["higher_is_better"] is True
     base = BaselineStore(tmp_path).quality(r.test_id)
@@ -176,3 +176,18 @@ def test_tuples_in_memory_compare_equal_to_the_lists_a_file_holds() -> None:
     assert definition_changes(from_file, _with_config(now, other)) == [
         'method_config.steps [["prune", [["ratio", 0.5]]], ["int8", []]] -> [["int8", []]]'
     ]
+
+
+# -- end to end ------------------------------------------------------------------------------------
+
+
+def test_a_changed_method_option_is_reported_as_a_configuration_change(project: pytest.Pytester) -> None:
+    project.runpytest("-k", "test_prune", "--compress-update-baselines").assert_outcomes(passed=1, deselected=1)
+    source = project.path / "test_model.py"
+    source.write_text(source.read_text().replace('{"sparsity": 0.5}', '{"sparsity": 0.9}'))
+    result = project.runpytest("-k", "test_prune")
+    result.assert_outcomes(failed=1, deselected=1)
+    result.stdout.fnmatch_lines(
+        [f"configuration changed: method_config.sparsity 0.5 -> 0.9; {FIX} (the baseline measured another *"]
+    )
+    result.stdout.no_fnmatch_line("*accuracy-baseline*vs baseline*")

@@ -54,7 +54,8 @@ def test_a_full_run_reports_stale_entries_and_changes_nothing(stale_project: pyt
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "*stale baseline entries in baselines/test_model.json (their tests no longer exist): test_gone; "
+            "*stale baseline entries in baselines/test_model.json (their tests no longer exist): "
+            "test_model.py::test_gone; "
             "remove them with --compress-update-baselines",
         ]
     )
@@ -74,9 +75,12 @@ def test_update_removes_stale_entries_of_fully_run_modules_only(stale_project: p
     result = stale_project.runpytest("test_model.py", UPDATE)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
-        ["*stale baseline entries in baselines/test_model.json (their tests no longer exist): test_gone; removed"]
+        [
+            "*stale baseline entries in baselines/test_model.json (their tests no longer exist): "
+            "test_model.py::test_gone; removed"
+        ]
     )
-    assert _keys(quality) == {"test_a", "test_b"}
+    assert _keys(quality) == {"test_model.py::test_a", "test_model.py::test_b"}
     assert _keys(latency) == {"test_model.py::test_a", "test_model.py::test_b", "test_other.py::test_z"}
     assert json.loads(latency.read_text())["fingerprint"] == FP.to_dict()  # kept as recorded
     assert other.read_text() == before_other
@@ -119,11 +123,28 @@ def test_a_module_skipped_or_broken_at_collection_is_not_judged(stale_project: p
 def test_a_malformed_stale_entry_is_removed_too(stale_project: pytest.Pytester) -> None:
     quality = _files(stale_project)[0]
     doc = json.loads(quality.read_text())
-    doc["cases"]["test_gone"] = None
+    doc["cases"]["test_model.py::test_gone"] = None
     quality.write_text(json.dumps(doc))
     result = stale_project.runpytest("test_model.py", UPDATE)
-    result.stdout.fnmatch_lines(["*stale baseline entries in baselines/test_model.json*: test_gone; removed"])
-    assert _keys(quality) == {"test_a", "test_b"}
+    result.stdout.fnmatch_lines(
+        ["*stale baseline entries in baselines/test_model.json*: test_model.py::test_gone; removed"]
+    )
+    assert _keys(quality) == {"test_model.py::test_a", "test_model.py::test_b"}
+
+
+def test_an_older_file_keyed_by_in_module_names_is_judged_and_rewritten_by_node_id(
+    stale_project: pytest.Pytester,
+) -> None:
+    quality = _files(stale_project)[0]
+    doc = json.loads(quality.read_text())
+    doc["cases"] = {key.split("::", 1)[1]: entry for key, entry in doc["cases"].items()}  # the older key scheme
+    quality.write_text(json.dumps(doc))
+    result = stale_project.runpytest("test_model.py")
+    result.stdout.fnmatch_lines(
+        ["*stale baseline entries in baselines/test_model.json*: test_model.py::test_gone; remove*"]
+    )
+    stale_project.runpytest("test_model.py", UPDATE).assert_outcomes(passed=2)
+    assert _keys(quality) == {"test_model.py::test_a", "test_model.py::test_b"}
 
 
 # -- the pieces, without pytest in between ----------------------------------------------------------
@@ -146,11 +167,11 @@ def test_flush_prunes_but_keeps_an_entry_this_update_re_creates(tmp_path: Path) 
     _record(tmp_path, ("s/t.py::a", "s/t.py::b", "s/t.py::gone"))
     stale = stale_entries(BaselineStore(tmp_path), {"s/t": {"s/t.py::a", "s/t.py::b"}})
     quality, latency = tmp_path / "s" / "t.json", tmp_path / "latency" / f"{FP.slug}.json"
-    assert stale == {quality: ["gone"], latency: ["s/t.py::gone"]}
+    assert stale == {quality: ["s/t.py::gone"], latency: ["s/t.py::gone"]}
     store = BaselineStore(tmp_path)
     store.stage(make_result(test_id="s/t.py::a", cmp_bytes=777), "s/t.py::a", FP)
-    written = store.flush(prune={**stale, quality: ["gone", "a"]})  # "a" is staged: re-created, not removed
+    written = store.flush(prune={**stale, quality: ["s/t.py::gone", "s/t.py::a"]})  # a is staged: kept
     assert written == [quality, latency]
-    assert _keys(quality) == {"a", "b"} and _keys(latency) == {"s/t.py::a", "s/t.py::b"}
+    assert _keys(quality) == {"s/t.py::a", "s/t.py::b"} and _keys(latency) == {"s/t.py::a", "s/t.py::b"}
     assert BaselineStore(tmp_path).quality("s/t.py::a").compressed_bytes == 777
     assert BaselineStore(tmp_path).flush(prune={tmp_path / "s" / "missing.json": ["x"]}) == []
