@@ -8,7 +8,10 @@ full collection of its module proves it is gone. A module with no collected test
 either (``--lf`` skips whole files by collecting them empty).
 
 The run reports stale entries; ``--compress-update-baselines`` removes them in the same locked,
-atomic flush that writes the new entries (``BaselineStore.flush(prune=...)``).
+atomic flush that writes the new entries (``BaselineStore.flush(prune=...)``). With
+``--collect-only`` that is a prune on its own: nothing runs, nothing else is written. Under
+pytest-xdist the controller collects nothing itself, so nothing is judged there (never a false
+removal; a run without ``-n`` finds them).
 """
 
 from __future__ import annotations

@@ -90,6 +90,16 @@ def test_update_removes_stale_entries_of_fully_run_modules_only(stale_project: p
     again.stdout.no_fnmatch_line("*stale baseline entries*")
 
 
+def test_collect_only_with_update_prunes_without_running_anything(stale_project: pytest.Pytester) -> None:
+    quality, other, latency = _files(stale_project)
+    result = stale_project.runpytest("--collect-only", UPDATE)
+    result.stdout.fnmatch_lines(
+        ["*stale baseline entries in baselines/test_model.json*: test_model.py::test_gone; removed"]
+    )
+    assert _keys(quality) == {"test_model.py::test_a", "test_model.py::test_b"}
+    assert "test_model.py::test_gone" not in _keys(latency) and "test_other.py::test_z" in _keys(latency)
+
+
 @pytest.mark.parametrize(
     "args",
     [
