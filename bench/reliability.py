@@ -176,7 +176,7 @@ def malformed(projects: list[Project]) -> tuple[Counter, list[str]]:
     quality, latency = json.loads(base.quality.read_text()), json.loads(base.latency.read_text())
     nodeid = "test_model.py::test_int8"
     jobs = [("quality", base.quality.name, k, w) for k, w in file_variants(quality).items()]
-    jobs += [("quality", base.quality.name, k, w) for k, w in entry_variants(quality, "test_int8").items()]
+    jobs += [("quality", base.quality.name, k, w) for k, w in entry_variants(quality, nodeid).items()]
     jobs += [("latency", base.latency.name, k, w) for k, w in file_variants(latency).items()]
     jobs += [("latency", base.latency.name, k, w) for k, w in entry_variants(latency, nodeid).items()]
     pristine = {p.root: (p.quality.read_bytes(), p.latency.read_bytes(), p.latency.name) for p in projects}
@@ -255,7 +255,7 @@ def concurrent(project: Project, trials: int) -> tuple[int, int]:
     for _ in range(trials):
         project.record()
         q, lat = json.loads(project.quality.read_text()), json.loads(project.latency.read_text())
-        q["cases"] = {"test_other": q["cases"]["test_int8"]}
+        q["cases"] = {"test_model.py::test_other": q["cases"]["test_model.py::test_int8"]}
         lat["cases"] = {"test_model.py::test_other": lat["cases"]["test_model.py::test_int8"]}
         project.quality.write_text(json.dumps(q))
         project.latency.write_text(json.dumps(lat))
@@ -266,7 +266,7 @@ def concurrent(project: Project, trials: int) -> tuple[int, int]:
             ]
             for r in runs:
                 r.result()
-        q_cases = set(json.loads(project.quality.read_text()).get("cases", {}))
+        q_cases = {k.split("::")[-1] for k in json.loads(project.quality.read_text()).get("cases", {})}
         l_cases = {k.split("::")[-1] for k in json.loads(project.latency.read_text()).get("cases", {})}
         want = {"test_other", "test_int8", "test_prune"}
         expected += 2 * len(want)

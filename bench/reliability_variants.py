@@ -31,7 +31,7 @@ BAD_NUMBERS: dict[str, str] = {
 BAD_POSITIVE: dict[str, str] = {"0": "0", "-1": "-1", "1e-300": "1e-300"}
 
 Writer = Callable[[Path], None]
-# Fields a valid entry may lack: the method's config (recorded for the reader), the spread (entries
+# Fields a valid entry may lack: the method's config (compared as a configuration, not a number), the spread (entries
 # written before spreads existed are compared with fixed tolerances, with a note) and the pair count.
 OPTIONAL = {"method_config", "spread", "pairs"}
 
@@ -137,7 +137,7 @@ def entry_variants(doc: dict[str, Any], nodeid: str) -> dict[str, Writer]:
         if isinstance(entry[key], (dict, int, float)) and not isinstance(entry[key], bool):
             out[f"{key} missing"] = _text(_delete(doc, ("cases", nodeid, key)))
     for path, positive in _numeric_paths(entry, ("cases", nodeid)):
-        if path[2] == "method_config":  # the user's config, recorded for the reader, not a measurement
+        if path[2] == "method_config":  # the user's config: compared as a configuration, not a measurement
             continue
         field = ".".join(str(k) for k in path[2:])
         bad = {**BAD_NUMBERS, **(BAD_POSITIVE if positive else {})}

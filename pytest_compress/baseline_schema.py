@@ -263,6 +263,11 @@ def _check_quality(entry: dict[str, Any]) -> None:
         _number(metric, key, "metric")
     if "examples" in metric:
         _integer(metric, "examples", "metric", low=1, high=10**15)  # a metric of no examples is no metric
+    for key in ("definition", "aggregate"):
+        if key in metric:
+            _require(metric, key, str, "metric")
+    if "higher_is_better" in metric and type(metric["higher_is_better"]) is not bool:
+        raise _Invalid("metric.higher_is_better", f"is {_show(metric['higher_is_better'])}, expected true or false")
     for key in ("encoding", "artifact_sha256"):
         if key in size:
             _require(size, key, str, "size")

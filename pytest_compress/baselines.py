@@ -1,5 +1,10 @@
 """Baseline storage: deterministic JSON under ``baselines/``, one file per test module.
 
+Both kinds of file key an entry by the test's node id (``suites/test_x.py::test_a[p]``), so one
+id finds a test in either. Quality files written before that keyed entries by the in-module name
+(``test_a[p]``); such keys are renamed on every read (the file's path says the module) and the
+next update writes them back under the node id, so an older file loads, and compares, unchanged.
+
 Machine-independent numbers (size, metric) live in ``<baseline-dir>/<module path>.json``;
 machine-dependent ones (latency ratios) in ``<baseline-dir>/latency/<fingerprint>.json`` so a
 new machine never compares its timings with another machine's. Every read is checked against one
@@ -18,8 +23,9 @@ code review sees only what changed.)
 from __future__ import annotations
 
 import contextlib
+import json
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,15 +34,25 @@ from filelock import FileLock, Timeout
 
 from pytest_compress import atomic
 from pytest_compress import baseline_schema as schema
+from pytest_compress.baseline_entries import DIGITS, LatencyBaseline, QualityBaseline, latency_entry
 from pytest_compress.baseline_schema import SCHEMA_VERSION, BaselineFileError, BaselineValueError
 from pytest_compress.fingerprint import Fingerprint
 from pytest_compress.results import CaseResult
-from pytest_compress.spread import Spread, SpreadError, accumulate
+from pytest_compress.spread import SpreadError, accumulate
 from pytest_compress.thresholds import Thresholds
 
-__all__ = ["SCHEMA_VERSION", "BaselineFileError", "BaselineStore", "BaselineValueError", "lock_path", "split_nodeid"]
+__all__ = [
+    "DIGITS",
+    "SCHEMA_VERSION",
+    "BaselineFileError",
+    "BaselineStore",
+    "BaselineValueError",
+    "LatencyBaseline",
+    "QualityBaseline",
+    "lock_path",
+    "split_nodeid",
+]
 
-DIGITS = 6  # stored precision: stable across platforms, readable in a diff
 LOCK_TIMEOUT_S = 120.0  # another updater holds a file's lock only while it merges and writes it
 FIX_UPDATE = (
     "the baseline update stopped and left every file as it was, so that no entry is lost: "
@@ -47,118 +63,6 @@ FIX_UPDATE = (
 def lock_path(path: Path) -> Path:
     """The lock file next to a baseline file (``.<name>.lock``, ignored by git)."""
     return path.with_name(f".{path.name}.lock")
-
-
-@dataclass(frozen=True)
-class QualityBaseline:
-    reference_bytes: int
-    compressed_bytes: int
-    metric_name: str
-    metric_unit: str
-    reference_metric: float
-    compressed_metric: float
-    artifact_sha256: str = ""  # optional: absent in hand-written entries
-    # What the case compressed (runner.reference_digest); "" in files written before it existed.
-    reference_sha256: str = ""
-    eval_sha256: str = ""  # runner.data_digest
-    # The kernel set the entry was measured under (Fingerprint.kernels): evaluation under another
-    # one rounds differently, so only the same kernels must reproduce an identical artifact's
-    # metric bit for bit. "" in files written before it was recorded.
-    kernels: str = ""
-    # The K draws a refresh recorded (draw 0 first); None in files written before spreads existed.
-    spread: Spread | None = None
-
-    @classmethod
-    def from_result(cls, r: CaseResult, with_spread: bool = True) -> QualityBaseline:
-        draws = (r.as_draw(0), *r.draws)
-        return cls(
-            reference_bytes=r.size.reference_bytes,
-            compressed_bytes=r.size.compressed_bytes,
-            metric_name=r.metric.name,
-            metric_unit=r.metric.unit,
-            reference_metric=round(r.metric.reference, DIGITS),
-            compressed_metric=round(r.metric.compressed, DIGITS),
-            artifact_sha256=r.artifact_sha256,
-            reference_sha256=r.reference_sha256,
-            eval_sha256=r.eval_sha256,
-            kernels=str(r.fingerprint.get("kernels", "")),
-            spread=Spread.from_values(
-                [d.reference_metric for d in draws],
-                [d.compressed_metric for d in draws],
-                [d.compressed_bytes for d in draws],
-                r.metric.higher_is_better,
-            )
-            if with_spread
-            else None,
-        )
-
-    def to_json(self, r: CaseResult) -> dict[str, Any]:
-        doc = {
-            "model": r.model,
-            "method": r.method,
-            "method_config": r.method_config,
-            "size": {
-                "reference_bytes": self.reference_bytes,
-                "compressed_bytes": self.compressed_bytes,
-                "encoding": r.size.encoding,
-                "artifact_sha256": self.artifact_sha256,
-            },
-            "metric": {
-                "name": self.metric_name,
-                "unit": self.metric_unit,
-                "reference": self.reference_metric,
-                "compressed": self.compressed_metric,
-                "examples": r.metric.examples,
-            },
-            "reference_sha256": self.reference_sha256,
-            "eval_sha256": self.eval_sha256,
-            "kernels": self.kernels,
-        }
-        if self.spread is not None:
-            doc["spread"] = self.spread.to_json(DIGITS)
-        # Recorded for the reader of a diff (what was measured, and the secondary metrics); only
-        # the primary metric and size are compared on later runs.
-        if r.metric.definition:
-            doc["metric"]["definition"] = r.metric.definition
-        if r.metric.aggregate != "mean":
-            doc["metric"]["aggregate"] = r.metric.aggregate
-        if r.extra_metrics:
-            doc["extra_metrics"] = {
-                m.name: {
-                    "unit": m.unit,
-                    "reference": round(m.reference, DIGITS),
-                    "compressed": round(m.compressed, DIGITS),
-                    **({"definition": m.definition} if m.definition else {}),
-                }
-                for m in r.extra_metrics
-            }
-        return doc
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> QualityBaseline:
-        return cls(
-            reference_bytes=int(data["size"]["reference_bytes"]),
-            compressed_bytes=int(data["size"]["compressed_bytes"]),
-            metric_name=str(data["metric"]["name"]),
-            metric_unit=str(data["metric"]["unit"]),
-            reference_metric=float(data["metric"]["reference"]),
-            compressed_metric=float(data["metric"]["compressed"]),
-            artifact_sha256=str(data["size"].get("artifact_sha256", "")),
-            reference_sha256=str(data.get("reference_sha256", "")),
-            eval_sha256=str(data.get("eval_sha256", "")),
-            kernels=str(data.get("kernels", "")),
-            spread=Spread.from_json(data["spread"]) if data.get("spread") is not None else None,
-        )
-
-
-@dataclass(frozen=True)
-class LatencyBaseline:
-    speedup: float
-    reference_ms: float
-    compressed_ms: float
-    # The in-run speedups of the K draws a refresh timed (draw 0 first): the run-to-run spread the
-    # latency gate compares with. Empty in files written before spreads existed.
-    speedups: tuple[float, ...] = ()
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str]:
@@ -188,7 +92,7 @@ class BaselineStore:
     # -- reading ---------------------------------------------------------------------------------
 
     def quality(self, nodeid: str) -> QualityBaseline | None:
-        path, name = self.quality_path(nodeid), split_nodeid(nodeid)[1]
+        path, name = self.quality_path(nodeid), nodeid
         entry = self._entry(path, name, schema.QUALITY)
         if entry is None:
             return None
@@ -217,7 +121,7 @@ class BaselineStore:
     def _check_same_update(self, nodeid: str, fingerprint: Fingerprint, timed: Any) -> None:
         """A quality entry written with this machine's latency entry must describe the artifact
         that latency entry timed."""
-        qpath, name = self.quality_path(nodeid), split_nodeid(nodeid)[1]
+        qpath, name = self.quality_path(nodeid), nodeid
         try:
             quality = self._entry(qpath, name, schema.QUALITY)
         except BaselineFileError:
@@ -242,7 +146,7 @@ class BaselineStore:
 
     def _read(self, path: Path, kind: str) -> schema.Checked:
         if path not in self._cache:
-            self._cache[path] = schema.read(path, kind) or schema.Checked(cases={}, errors={})
+            self._cache[path] = self._checked(path, kind) or schema.Checked(cases={}, errors={})
         return self._cache[path]
 
     # -- writing (staged, flushed once) -----------------------------------------------------------
@@ -255,7 +159,7 @@ class BaselineStore:
     def stage(self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None) -> None:
         """Stage ``result`` for the next flush; a result ``check`` refuses stages nothing."""
         quality, latency = self._entries(result, nodeid, fingerprint)
-        self._staged_quality.setdefault(self.quality_path(nodeid), {})[split_nodeid(nodeid)[1]] = quality
+        self._staged_quality.setdefault(self.quality_path(nodeid), {})[nodeid] = quality
         if latency is not None and fingerprint is not None:
             lpath = self.latency_path(fingerprint)
             self._staged_latency.setdefault(lpath, (fingerprint, {}))[1][nodeid] = latency
@@ -271,15 +175,17 @@ class BaselineStore:
             raise schema.new_value_error(nodeid, f"one of its draws holds a bad value ({exc})") from None
         latency = None
         if result.latency is not None and fingerprint is not None:
-            latency = _latency_entry(result)
+            latency = latency_entry(result)
             quality["latency_file"] = fingerprint.slug  # written with it: see _check_same_update
         schema.check_new_entry(quality, schema.QUALITY, nodeid)
         if latency is not None:
             schema.check_new_entry(latency, schema.LATENCY, nodeid)
         return quality, latency
 
-    def flush(self) -> list[Path]:
-        """Merge staged entries into the files on disk; other entries are kept as they were.
+    def flush(self, prune: Mapping[Path, Collection[str]] | None = None) -> list[Path]:
+        """Merge staged entries into the files on disk; other entries are kept as they were,
+        except the entries ``prune`` names by file (stale ones: ``stale.stale_entries``), which
+        are removed unless this update re-creates them.
 
         Every file is locked, re-read and checked before any is written, so a concurrent update's
         entries are merged, not overwritten, and a file that cannot be read stops the update with
@@ -287,19 +193,31 @@ class BaselineStore:
         latency files: a flush cut short in between leaves quality entries describing an artifact
         their latency entries did not time, which ``latency()`` reports.
         """
-        if not self._staged_quality and not self._staged_latency:
+        drop = {path: set(keys) for path, keys in (prune or {}).items() if keys}
+        if not self._staged_quality and not self._staged_latency and not drop:
             return []
-        with self._locked(sorted({*self._staged_quality, *self._staged_latency})):
+        latency_dir = self.root / "latency"
+        quality = {p: {} for p in drop if p.parent != latency_dir} | self._staged_quality
+        latency = {p: (None, {}) for p in drop if p.parent == latency_dir} | self._staged_latency
+        with self._locked(sorted({*quality, *latency})):
             plan: list[tuple[Path, dict[str, Any]]] = []
-            for path, staged in sorted(self._staged_quality.items()):
-                cases = self._cases_for_update(path, schema.QUALITY, staged)
-                cases.update(staged)
+            for path, staged in sorted(quality.items()):
+                gone = drop.get(path, set()) - set(staged)
+                cases = self._cases_for_update(path, schema.QUALITY, {**staged, **dict.fromkeys(gone)})
+                cases = {k: v for k, v in cases.items() if k not in gone} | staged
+                if not staged and not path.exists():
+                    continue  # only pruning, and the file is gone: nothing to remove
                 plan.append((path, {"schema": SCHEMA_VERSION, "cases": cases}))
-            for path, (fingerprint, staged) in sorted(self._staged_latency.items()):
-                cases = self._cases_for_update(path, schema.LATENCY, staged)
+            for path, (fingerprint, staged) in sorted(latency.items()):
+                gone = drop.get(path, set()) - set(staged)
+                cases = self._cases_for_update(path, schema.LATENCY, {**staged, **dict.fromkeys(gone)})
+                cases = {k: v for k, v in cases.items() if k not in gone}
                 for nodeid, entry in staged.items():
                     cases[nodeid] = self._merged_latency(cases.get(nodeid), entry)
-                doc = {"schema": SCHEMA_VERSION, "fingerprint": fingerprint.to_dict(), "cases": cases}
+                if fingerprint is None and not path.exists():
+                    continue  # only pruning, and the file is gone: nothing to remove
+                recorded = fingerprint.to_dict() if fingerprint is not None else self._fingerprint_on_disk(path)
+                doc = {"schema": SCHEMA_VERSION, "cases": cases} | ({"fingerprint": recorded} if recorded else {})
                 plan.append((path, doc))
             texts = [(path, atomic.dumps_json(doc)) for path, doc in plan]  # all serialised before any write
             done: list[Path] = []
@@ -317,6 +235,16 @@ class BaselineStore:
         self._staged_latency.clear()
         self._cache.clear()
         return done
+
+    def _fingerprint_on_disk(self, path: Path) -> dict[str, Any] | None:
+        """The machine a latency file records (read under its lock, after ``_cases_for_update``
+        checked the file); None when it records none."""
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BaselineFileError(f"{path}: not a readable baseline file ({exc}); {FIX_UPDATE}") from None
+        fingerprint = doc.get("fingerprint") if isinstance(doc, dict) else None
+        return fingerprint if isinstance(fingerprint, dict) else None
 
     @contextlib.contextmanager
     def _locked(self, paths: list[Path]) -> Iterator[None]:
@@ -343,7 +271,7 @@ class BaselineStore:
         """The valid entries on disk now (called under the file's lock); refuses, before anything is
         written, a file it cannot read or a malformed entry this update would not replace."""
         self._cache.pop(path, None)
-        checked = schema.read(path, kind, fix=FIX_UPDATE)
+        checked = self._checked(path, kind, fix=FIX_UPDATE)
         if checked is None:
             return {}
         for name, problem in sorted(checked.errors.items()):
@@ -357,6 +285,42 @@ class BaselineStore:
                 )
         return dict(checked.cases)
 
+    def entry_keys(self, path: Path, kind: str) -> list[str]:
+        """Every entry key of ``path``, malformed entries' too; none when it is absent or unreadable
+        (the tests reading it report why)."""
+        try:
+            checked = self._checked(path, kind)
+        except BaselineFileError:
+            return []
+        return [] if checked is None else sorted({*checked.cases, *checked.errors})
+
+    def _checked(self, path: Path, kind: str, fix: str = schema.FIX_FILE) -> schema.Checked | None:
+        """``schema.read``, with a quality file's in-module keys renamed to node ids."""
+        checked = schema.read(path, kind, fix=fix)
+        if checked is None or kind != schema.QUALITY:
+            return checked
+        try:
+            module = path.relative_to(self.root).with_suffix("").as_posix()
+        except ValueError:
+            return checked
+
+        def nodeid(key: str) -> str:  # "TestC::test_a" is an in-module key too: its module differs
+            return key if split_nodeid(key)[0] == module else f"{module}.py::{key}"
+
+        # Keys already node ids go last: they win over an older key of the same test.
+        order = sorted({*checked.cases, *checked.errors}, key=lambda k: nodeid(k) == k)
+        cases: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for key in order:
+            new = nodeid(key)
+            cases.pop(new, None)
+            errors.pop(new, None)
+            if key in checked.errors:
+                errors[new] = checked.errors[key]
+            else:
+                cases[new] = checked.cases[key]
+        return schema.Checked(cases=cases, errors=errors)
+
     def _merged_latency(self, old: Any, new: dict[str, Any]) -> dict[str, Any]:
         runs = new.get("speedups") or [new["speedup"]]
         recorded = old.get("speedups") if isinstance(old, dict) else None
@@ -365,26 +329,3 @@ class BaselineStore:
         ):
             runs = list(accumulate(recorded, runs, self.confidence, self.latency_tolerance))
         return {**new, "speedups": runs} if len(runs) > 1 else new
-
-
-def _latency_entry(result: CaseResult) -> dict[str, Any]:
-    assert result.latency is not None
-    lat = result.latency
-    entry: dict[str, Any] = {
-        "speedup": round(lat.speedup, 4),
-        "reference_ms": round(lat.reference_ms, 4),
-        "compressed_ms": round(lat.compressed_ms, 4),
-        "pairs": lat.pairs,
-    }
-    if result.artifact_sha256:
-        entry["artifact_sha256"] = result.artifact_sha256  # what was timed: see _check_same_update
-    speedups = [d.speedup for d in result.draws if d.speedup is not None]
-    if speedups:
-        entry["speedups"] = [round(v, 4) for v in (lat.speedup, *speedups)]
-    for extra in result.extra_latency:  # informational: the forward's ratio is what gates
-        entry[extra.workload] = {
-            "speedup": round(extra.speedup, 4),
-            "reference_ms": round(extra.reference_ms, 4),
-            "compressed_ms": round(extra.compressed_ms, 4),
-        }
-    return entry

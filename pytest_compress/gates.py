@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pytest_compress.baseline_drift import EXPLAINED, config_changed_gate, config_changed_note, definition_changes
 from pytest_compress.baseline_gates import (
     compare_quality,
     latency_baseline_gate,
@@ -99,6 +100,7 @@ def decide(
     notes: list[str] = []
     stale: list[str] = []
     spread: dict = {}
+    changes: list[str] = []  # what was measured differs from what the baseline measured
     if update:
         mode = WRITTEN
         draws = 1 + len(r.draws)
@@ -115,6 +117,7 @@ def decide(
         )
     else:
         comparison = compare_quality(r, quality, t, quality_where, policy)
+        changes = definition_changes(quality, r)
         mode, spread = comparison.mode, comparison.spread
         gates.extend(comparison.gates)
         stale.extend(comparison.stale)
@@ -129,8 +132,19 @@ def decide(
         else:
             gates.append(latency_baseline_gate(r, latency, t, latency_where, policy))
             stale.extend(latency_stale(r, latency, t, policy))
+    if changes:
+        # Numbers measured under another configuration: their comparison is not a regression.
+        explained = [g for g in gates if not g.ok and g.name in EXPLAINED]
+        if explained:
+            gates = [g for g in gates if g not in explained]
+            gates.append(config_changed_gate(changes, explained, quality_where))
+            stale.clear()
+        else:
+            stale[:] = [config_changed_note(changes, quality_where)]
     if stale:
         message = f"stale baseline: {'; '.join(stale)}; refresh with --compress-update-baselines"
+        if changes:
+            message = f"stale baseline: {stale[0]}"
         if policy.strict_baselines:
             gates.append(Gate("stale-baseline", False, message))
         else:

@@ -16,6 +16,7 @@ from pytest_compress.report import render
 from pytest_compress.report.rows import Row, build_rows
 from pytest_compress.report.writers import REPORTERS
 from pytest_compress.results import CaseResult
+from pytest_compress.stale import Collection, report_lines, stale_entries
 
 if TYPE_CHECKING:
     from pytest_compress.models import ModelStore
@@ -29,6 +30,7 @@ class CompressSession:
     settings: Settings
     baselines: BaselineStore
     results: list[CaseResult] = field(default_factory=list)
+    collection: Collection = field(default_factory=Collection)  # which modules ran in full (stale.py)
     _models: ModelStore | None = None
     _rows: tuple[int, list[Row]] | None = None  # (results they were built from, rows)
 
@@ -55,18 +57,34 @@ class CompressSession:
             if result is not None:
                 self.record(report.nodeid, result)
 
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.collection.deselected(item.nodeid for item in items)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self.collection.collect_report(report.nodeid, report.outcome)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # After pytest_collection_modifyitems: -k / -m / --lf have deselected by now.
+        config = self.config
+        nodeids = (i.nodeid for i in session.items)
+        self.collection.finish(nodeids, config.args, config.invocation_params.dir, config.rootpath)
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes
             return
         failed = False
+        stale = self.stale_entries(session)
         if self.settings.update:
             try:
-                for path in self.baselines.flush():
+                for path in self.baselines.flush(prune=stale):
                     progress.report(f"baseline written: {self.display_path(path)}")
             except (BaselineFileError, OSError) as exc:
                 # Nothing was rewritten over an unreadable file; say so instead of a traceback.
                 progress.report(f"ERROR: baselines not written: {exc}")
                 failed = True
+                stale = {}
+        for line in report_lines(stale, self.display_path, removed=self.settings.update):
+            progress.report(line)
         try:
             for path in self.write_reports():
                 progress.report(f"report written: {self.display_path(path)}")
@@ -81,6 +99,21 @@ class CompressSession:
             terminalreporter.write_sep("=", "pytest-compress report")
             for line in render.terminal_lines(self.rows(), self.header()):
                 terminalreporter.write_line(line)
+
+    def stale_entries(self, session: pytest.Session) -> dict[Path, list[str]]:
+        """Entries of the modules this run collected in full whose tests no longer exist; none
+        after an interrupted or broken run (its collection proves nothing)."""
+        if session.exitstatus in (
+            pytest.ExitCode.INTERRUPTED,
+            pytest.ExitCode.INTERNAL_ERROR,
+            pytest.ExitCode.USAGE_ERROR,
+        ):
+            return {}
+        try:
+            return stale_entries(self.baselines, self.collection.complete())
+        except OSError as exc:
+            progress.report(f"ERROR: stale baseline entries not checked: {exc}")
+            return {}
 
     def models(self) -> ModelStore:
         """Trained reference models for this process; torch is imported here, on first use."""

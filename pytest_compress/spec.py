@@ -10,8 +10,9 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, Union
 
+from pytest_compress.method_config import ConfigError, MethodConfig, NoConfig, envelope
 from pytest_compress.registry import Registry, decorator
 from pytest_compress.results import MethodResult, R, find_result
 
@@ -187,37 +188,6 @@ def all_metrics(spec: ModelSpec) -> tuple[Metric, ...]:
 
 
 @dataclass(frozen=True)
-class MethodConfig:
-    """Base class for method configs: frozen dataclasses validated in ``__post_init__``.
-
-    ``label_fields`` are always shown in the report's method column (e.g. ``sparsity``), other
-    fields only when they differ from their default.
-    """
-
-    label_fields: ClassVar[tuple[str, ...]] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def label(self) -> str:
-        """Non-default fields, e.g. ``sparsity=0.7`` — what tells two rows of one method apart."""
-        parts = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            default = f.default if f.default is not dataclasses.MISSING else None
-            if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-                default = f.default_factory()  # type: ignore[misc]
-            if value != default or f.name in self.label_fields:
-                parts.append(f"{f.name}={value}")
-        return ",".join(parts)
-
-
-@dataclass(frozen=True)
-class NoConfig(MethodConfig):
-    """For methods without options."""
-
-
-@dataclass(frozen=True)
 class MethodContext:
     """What a method may use besides the model: calibration inputs, example inputs, training data."""
 
@@ -306,6 +276,22 @@ class Method:
         except (TypeError, ValueError) as exc:
             message = str(exc)
             raise SpecError(message if message.startswith(self.name) else f"method {self.name!r}: {message}") from None
+
+    def config_from_dict(self, data: Mapping[str, Any]) -> MethodConfig:
+        """This method's config from its serialised form (the envelope, or an older file's plain
+        fields). Allow-listed: only this method's registered config type is ever built, and only
+        through ``make_config``'s checks; an envelope of another type or version is refused."""
+        env = envelope(data)
+        tag, version = self.config_type.tag(), self.config_type.config_version
+        if env.type is not None and (env.type, env.version) != (tag, version):
+            raise ConfigError(
+                f"method {self.name!r} takes {tag} version {version} configs, got {env.type} version {env.version}"
+            )
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in env.fields.items()}  # JSON lists
+        try:
+            return self.make_config(values)
+        except SpecError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:

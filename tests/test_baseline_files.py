@@ -80,7 +80,7 @@ def test_every_malformed_quality_file_is_an_error_naming_file_and_field(
 ) -> None:
     qpath, _ = _written(tmp_path)
     q = qpath.read_text()
-    entry_a = q[q.index('"a": {') : q.index('"b": {')]  # edit entry a only: b must stay readable
+    entry_a = q[q.index(f'"{ID}": {{') : q.index('"s/t.py::b": {')]  # edit entry a only: b must stay readable
     qpath.write_text(q.replace(entry_a, entry_a.replace(old, new, 1)) if old in entry_a else q.replace(old, new, 1))
     with pytest.raises(BaselineFileError) as info:
         BaselineStore(tmp_path).quality(ID)
@@ -144,10 +144,10 @@ def test_a_null_list_or_repeated_entry_is_an_error_not_absent(tmp_path: Path, en
 def test_a_malformed_entry_fails_its_own_reads_only(tmp_path: Path) -> None:
     qpath, _ = _written(tmp_path)
     data = json.loads(qpath.read_text())
-    data["cases"]["a"] = None
+    data["cases"][ID] = None
     qpath.write_text(json.dumps(data))
     store = BaselineStore(tmp_path)
-    with pytest.raises(BaselineFileError, match="entry 'a' is malformed"):
+    with pytest.raises(BaselineFileError, match="entry 's/t.py::a' is malformed"):
         store.quality(ID)
     assert store.quality("s/t.py::b").compressed_bytes == 1000
 
@@ -245,7 +245,7 @@ CORRUPT = {
     "syntax": lambda t: t[:-20],
     "duplicate cases": lambda t: t.replace('"cases": {', '"cases": {}, "cases": {', 1),
     "nan token": lambda t: t.replace('"compressed": 0.97', '"compressed": NaN', 1),
-    "null entry": lambda t: t.replace('"b": {', '"b": null, "c": {', 1),
+    "null entry": lambda t: t.replace('"s/t.py::b": {', '"s/t.py::b": null, "s/t.py::c": {', 1),
     "schema": lambda t: t.replace('"schema": 1', '"schema": 2'),
     "huge int": lambda t: t.replace('"compressed_bytes": 1000', '"compressed_bytes": ' + "7" * 5000),
 }
@@ -321,7 +321,7 @@ def _two_updaters(tmp_path: Path, no_lock: bool) -> tuple[set[str], set[str]]:
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     quality = json.loads((tmp_path / "baselines" / "s" / "t.json").read_text())["cases"]
     latency = json.loads((tmp_path / "baselines" / "latency" / f"{FP.slug}.json").read_text())["cases"]
-    return set(quality), {k.split("::")[1] for k in latency}
+    return {k.split("::")[1] for k in quality}, {k.split("::")[1] for k in latency}
 
 
 def test_concurrent_updaters_lose_no_entry(tmp_path: Path) -> None:
@@ -386,8 +386,8 @@ def test_entries_link_the_two_files_by_what_was_timed_and_an_unchanged_refresh_r
 ) -> None:
     qpath, lpath = _written(tmp_path)
     q, lat = json.loads(qpath.read_text()), json.loads(lpath.read_text())
-    assert q["cases"]["a"]["latency_file"] == FP.slug
-    assert lat["cases"][ID]["artifact_sha256"] == q["cases"]["a"]["size"]["artifact_sha256"] == "1" * 64
+    assert q["cases"][ID]["latency_file"] == FP.slug
+    assert lat["cases"][ID]["artifact_sha256"] == q["cases"][ID]["size"]["artifact_sha256"] == "1" * 64
     before = qpath.read_bytes()
     _written(tmp_path)
     assert qpath.read_bytes() == before  # no run ids or times: a review diff shows only real changes
@@ -480,7 +480,7 @@ def test_values_no_measurement_can_produce_are_refused(tmp_path: Path, which: st
     qpath, lpath = _written(tmp_path)
     path = qpath if which == "quality" else lpath
     doc = json.loads(path.read_text())
-    entry = doc["cases"]["a" if which == "quality" else ID]
+    entry = doc["cases"][ID]  # one key scheme: the node id in both files
     for key in field[:-1]:
         entry = entry[key]
     entry[field[-1]] = value

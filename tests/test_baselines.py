@@ -26,7 +26,7 @@ def test_stage_flush_roundtrip_is_deterministic(tmp_path: Path) -> None:
     assert [p.relative_to(tmp_path).as_posix() for p in written] == ["s/t.json", f"latency/{FP.slug}.json"]
     text = (tmp_path / "s" / "t.json").read_text()
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
-    assert list(json.loads(text)["cases"]) == ["a", "b"]
+    assert list(json.loads(text)["cases"]) == ["s/t.py::a", "s/t.py::b"]  # keyed by node id, like latency files
     fresh = BaselineStore(tmp_path)
     assert fresh.quality("s/t.py::a").compressed_bytes == 1234
     assert fresh.latency("s/t.py::a", FP).speedup == 2.0
@@ -43,7 +43,7 @@ def test_flush_merges_with_entries_already_on_disk(tmp_path: Path) -> None:
     store.flush()
     store.stage(make_result(test_id="s/t.py::b"), "s/t.py::b", FP)
     store.flush()
-    assert set(json.loads((tmp_path / "s" / "t.json").read_text())["cases"]) == {"a", "b"}
+    assert set(json.loads((tmp_path / "s" / "t.json").read_text())["cases"]) == {"s/t.py::a", "s/t.py::b"}
 
 
 @pytest.mark.parametrize(
@@ -52,8 +52,9 @@ def test_flush_merges_with_entries_already_on_disk(tmp_path: Path) -> None:
         ("{ nope", "not a readable baseline file"),
         ('{"schema": 99, "cases": {}}', 'expected a JSON object with "schema": 1'),
         ('["a"]', 'expected a JSON object with "schema": 1'),
-        ('{"schema": 1, "cases": {"a": {"size": {}}}}', "entry 'a' is malformed"),
-        ('{"schema": 1, "cases": {"a": null}}', "entry 'a' is malformed: the entry is null"),
+        # An in-module key (older files) is read as the node id it stands for.
+        ('{"schema": 1, "cases": {"a": {"size": {}}}}', "entry 's/t.py::a' is malformed"),
+        ('{"schema": 1, "cases": {"s/t.py::a": null}}', "entry 's/t.py::a' is malformed: the entry is null"),
         ('{"schema": 1, "cases": {"a": {"size": {}}}, "cases": {}}', "the top level holds 'cases' more than once"),
         ('{"schema": 1, "cases": {"a": {"size": {"reference_bytes": 1e400}}}}', "size.reference_bytes is 1e400"),
     ],

@@ -108,7 +108,7 @@ def test_a_model_that_outputs_nan_fails_and_leaves_no_nan_in_the_baseline(pytest
     out.stdout.fnmatch_lines(["compressed nll = nan*not written to the baseline*"])
     text = (pytester.path / "baselines" / "test_nan.json").read_text()
     cases = json.loads(text, parse_constant=lambda c: pytest.fail(f"baseline holds {c}"))["cases"]
-    assert list(cases) == ["test_ok"]
+    assert list(cases) == ["test_nan.py::test_ok"]
     report = json.loads((pytester.path / "r.json").read_text(), parse_constant=lambda c: pytest.fail(c))
     row = next(r for r in report["rows"] if r["test_id"].endswith("test_nan"))
     assert any(v is None for v in _leaves(row))  # NaN written as null, never as a bare NaN token

@@ -63,7 +63,7 @@ def test_method_config_validation_and_labels() -> None:
 def test_register_method_rejects_a_non_config() -> None:
     with pytest.raises(TypeError, match="MethodConfig"):
         register_method("bad", config=dict)  # type: ignore[arg-type]
-    assert NoConfig().to_dict() == {}
+    assert NoConfig().to_dict() == {"type": "NoConfig", "version": 1, "fields": {}}
 
 
 # -- built-in names and explicit overrides: independent of import order ------------------------

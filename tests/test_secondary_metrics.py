@@ -68,7 +68,7 @@ def test_baseline_records_definitions_and_secondary_metrics_and_workloads(tmp_pa
     fp = Fingerprint(cpu="cpu-x", cores=2, machine="x86_64", torch="2.14.1", threads=1, device="cpu")
     store.stage(r, r.test_id, fp)
     quality_path, latency_path = store.flush()
-    entry = json.loads(quality_path.read_text())["cases"]["test_q[lm]"]
+    entry = json.loads(quality_path.read_text())["cases"][r.test_id]
     assert entry["metric"]["definition"] == "exp(mean NLL) over 64 windows"
     assert entry["metric"]["aggregate"] == "exp-mean"
     assert entry["extra_metrics"]["kl"] == {
@@ -85,7 +85,7 @@ def test_vision_style_entries_stay_unchanged(tmp_path: Path) -> None:
     store = BaselineStore(tmp_path)
     store.stage(r, r.test_id, None)
     (path,) = store.flush()
-    entry = json.loads(path.read_text())["cases"]["test_a[m]"]
+    entry = json.loads(path.read_text())["cases"][r.test_id]
     assert "extra_metrics" not in entry and "definition" not in entry["metric"]
 
 

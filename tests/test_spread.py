@@ -88,7 +88,7 @@ def test_spread_round_trips_through_the_baseline_file(tmp_path: Path) -> None:
     store = BaselineStore(tmp_path)
     store.stage(r, "s/t.py::a", FP)
     store.flush()
-    entry = json.loads((tmp_path / "s" / "t.json").read_text())["cases"]["a"]
+    entry = json.loads((tmp_path / "s" / "t.json").read_text())["cases"]["s/t.py::a"]
     assert entry["reference_sha256"] == REF_A and entry["eval_sha256"] == EVAL
     assert entry["spread"] == {
         "draws": 3,
@@ -108,9 +108,11 @@ def test_a_bad_spread_in_a_file_names_the_file(tmp_path: Path) -> None:
     store.flush()
     path = tmp_path / "s" / "t.json"
     data = json.loads(path.read_text())
-    data["cases"]["a"]["spread"]["drop"] = ["x"]
+    data["cases"]["s/t.py::a"]["spread"]["drop"] = ["x"]
     path.write_text(json.dumps(data))
-    with pytest.raises(BaselineFileError, match=r"t\.json: entry 'a' has a bad spread .*--compress-update-baselines"):
+    with pytest.raises(
+        BaselineFileError, match=r"t\.json: entry 's/t.py::a' has a bad spread .*--compress-update-baselines"
+    ):
         BaselineStore(tmp_path).quality("s/t.py::a")
 
 

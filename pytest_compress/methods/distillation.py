@@ -62,7 +62,7 @@ def distill(model: nn.Module, config: DistillConfig, ctx: MethodContext) -> Arti
     torch.manual_seed(ctx.seed)
     student = ctx.student()
     alone = copy.deepcopy(student)  # identical initial weights for the no-teacher control
-    key = {"config": config.to_dict(), "seed": ctx.seed, "code": source_of(distill, fit)}
+    key = {"config": config.fields_dict(), "seed": ctx.seed, "code": source_of(distill, fit)}
     ctx.trained(
         "distill-student",
         student,

@@ -120,7 +120,7 @@ def quantize_lora(model: nn.Module, config: QuantizeLoraConfig, ctx: MethodConte
     # Cache keys: what the trained adapters depend on. The control (float base) does not depend on
     # the quantization, so int4 and int8 runs share it; the quantized run depends on all of it,
     # including the quantizer's and peft's versions.
-    adapter_cfg = {k: v for k, v in config.to_dict().items() if k not in ("bits", "group_size", "control")}
+    adapter_cfg = {k: v for k, v in config.fields_dict().items() if k not in ("bits", "group_size", "control")}
     code = source_of(_with_adapters, fit_lm)
     control_metric = None
     if config.control:

@@ -94,6 +94,6 @@ def prune_structured(model: nn.Module, config: StructuredConfig, ctx: MethodCont
             torch.manual_seed(ctx.seed)
             fit(m, ctx.train_data, settings, name="prune-structured fine-tune")
 
-        key = {"config": config.to_dict(), "seed": ctx.seed, "code": source_of(prune_structured, fit)}
+        key = {"config": config.fields_dict(), "seed": ctx.seed, "code": source_of(prune_structured, fit)}
         ctx.trained("prune-structured-finetune", model, finetune, key)
     return model.eval()

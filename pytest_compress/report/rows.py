@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pytest_compress.method_config import config_fields
 from pytest_compress.results import CaseResult
 from pytest_compress.units import fmt_bytes, fmt_metric, fmt_metric_delta, fmt_ratio
 
@@ -113,7 +114,7 @@ def build_row(r: CaseResult) -> Row:
         test_id=r.test_id,
         model=r.model,
         method=r.method_label,
-        method_config=r.method_config,
+        method_config=config_fields(r.method_config),  # what the user set, without the envelope
         verdict=r.verdict.label,
         reasons=r.verdict.reasons,
         notes=r.verdict.notes,
