@@ -14,14 +14,14 @@ from pytest_compress.formats.container import safetensors_metadata
 from pytest_compress.formats.dense import dense_payload
 from pytest_compress.formats.sparse import decode_sparse
 from pytest_compress.measure.size import count_parameters, count_weights
+from pytest_compress.methods.clustering import ClusterConfig, cluster
+from pytest_compress.methods.lowrank import LowRankConfig, lowrank
 from pytest_compress.methods.pruning import (
     SemiStructuredConfig,
     UnstructuredConfig,
     prune_semistructured,
     prune_unstructured,
 )
-from pytest_compress.methods.clustering import ClusterConfig, cluster
-from pytest_compress.methods.lowrank import LowRankConfig, lowrank
 from pytest_compress.methods.quantization import Int8DynamicConfig, int8_dynamic
 from pytest_compress.methods.structured import StructuredConfig, prune_structured_artifact
 from pytest_compress.results import CoverageResult, SparsityResult
@@ -245,7 +245,9 @@ def test_cluster_names_the_recurrent_weights_it_does_not_share() -> None:
 
 
 def test_structured_pruning_names_the_weights_whose_shape_did_not_change() -> None:
-    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 3))
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 3)
+    )
     x = torch.randn(2, 1, 8, 8)
     art = prune_structured_artifact(model, StructuredConfig(ratio=0.5), MethodContext(example_inputs=(x,)))
     cov = _coverage(art)

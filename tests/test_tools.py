@@ -21,7 +21,9 @@ def test_latency_drift_compares_a_run_with_the_mean_of_the_recorded_runs() -> No
 
     from tools.latency_drift import drifts
 
-    latency = {"cases": {"a": {"speedup": 2.0, "speedups": [1.9, 2.1]}, "b": {"speedup": 0.5}, "gone": {"speedup": 1.0}}}
+    latency = {
+        "cases": {"a": {"speedup": 2.0, "speedups": [1.9, 2.1]}, "b": {"speedup": 0.5}, "gone": {"speedup": 1.0}}
+    }
     row = lambda test_id, s: {"test_id": test_id, "measurements": {"speedup": {"value": s, "unit": "x"}}}  # noqa: E731
     report = {"rows": [row("a", 1.5), row("b", 0.55), row("new", 3.0), {"test_id": "b2", "measurements": {}}]}
     found = drifts(report, latency)

@@ -44,7 +44,8 @@ def main(argv: list[str]) -> int:
         print(f"{100 * math.expm1(d):+6.1f}%  recorded mean {mean:7.3f}x  now {now:7.3f}x  {test_id}")
     logs = [d for d, *_ in found]
     print(
-        f"{len(logs)} cases: sd of log-ratio {statistics.pstdev(logs):.3f}, median {100 * math.expm1(statistics.median(logs)):+.1f}%, "
+        f"{len(logs)} cases: sd of log-ratio {statistics.pstdev(logs):.3f}, "
+        f"median {100 * math.expm1(statistics.median(logs)):+.1f}%, "
         f"largest fall {100 * math.expm1(min(logs)):+.1f}%, largest rise {100 * math.expm1(max(logs)):+.1f}%"
     )
     return 0
