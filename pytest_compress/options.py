@@ -29,6 +29,7 @@ GATE_MODE = "--compress-gate-mode"
 CONFIDENCE = "--compress-confidence"
 STRICT_BASELINES = "--compress-strict-baselines"
 DRAWS = "--compress-draws"
+PLOTS = "--compress-plots"
 
 INI_BASELINE_DIR = "compress_baseline_dir"
 INI_CACHE_DIR = "compress_cache_dir"
@@ -42,7 +43,7 @@ INI_DRAWS = "compress_draws"
 DEFAULT_DRAWS = 5
 INI_THRESHOLD_PREFIX = "compress_"  # + a Thresholds field, e.g. compress_max_accuracy_drop
 
-REPORT_FORMATS = ("term", "json", "md")  # the built-in ones; plugins add more (report/writers.py)
+REPORT_FORMATS = ("term", "json", "md", "html")  # the built-in ones; plugins add more (report/writers.py)
 FORMAT_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
 
 
@@ -57,7 +58,7 @@ def parse_report(value: str) -> ReportTarget:
     fmt, sep, path = value.partition(":")
     if not FORMAT_NAME.fullmatch(fmt) or (fmt == "term") == bool(sep):
         raise argparse.ArgumentTypeError(
-            f"expected 'term', 'json:PATH', 'md:PATH' or a plugin's FORMAT:PATH, got {value!r}"
+            f"expected 'term', 'json:PATH', 'md:PATH', 'html:PATH' or a plugin's FORMAT:PATH, got {value!r}"
         )
     if sep and not path:
         raise argparse.ArgumentTypeError(f"{value!r}: missing PATH after '{fmt}:'")
@@ -90,6 +91,12 @@ def gate_mode(value: str) -> str:
     return value
 
 
+def directory(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("expected a directory, got ''")
+    return value
+
+
 def device_name(value: str) -> str:
     if value != "cpu" and not (value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit())):
         raise argparse.ArgumentTypeError(f"expected 'cpu', 'cuda' or 'cuda:N', got {value!r}")
@@ -107,7 +114,17 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="FORMAT",
         dest="compress_report",
         help="print the comparison table (no value, or 'term'), or write it as json:PATH, "
-        "md:PATH or a plugin's FORMAT:PATH; may be given several times. Default: no report.",
+        "md:PATH, html:PATH (self-contained page with Pareto plots; needs matplotlib) or a plugin's "
+        "FORMAT:PATH; may be given several times. Default: no report.",
+    )
+    group.addoption(
+        PLOTS,
+        metavar="DIR",
+        type=directory,
+        dest="compress_plots",
+        default=None,
+        help="write per model a Pareto plot (PNG) of the metric drop vs. size reduction and vs. "
+        "speedup into DIR (needs matplotlib). Default: no plots.",
     )
     group.addoption(
         UPDATE,
@@ -211,6 +228,7 @@ class Settings:
     device: str
     latency_budget_s: float
     draws: int = DEFAULT_DRAWS
+    plots_dir: Path | None = None  # --compress-plots
     thresholds: Thresholds = field(default_factory=Thresholds)
     policy: Policy = field(default_factory=Policy)
 
@@ -244,6 +262,8 @@ def read_settings(config: pytest.Config) -> Settings:
         device=opt.compress_device or _ini(config, INI_DEVICE, device_name),
         latency_budget_s=opt.compress_latency_budget or _ini(config, INI_LATENCY_BUDGET, positive_float),
         draws=opt.compress_draws or _ini(config, INI_DRAWS, positive_int),
+        # Like report paths: relative to where pytest was started.
+        plots_dir=config.invocation_params.dir / opt.compress_plots if opt.compress_plots else None,
         thresholds=thresholds,
         policy=Policy(
             mode=opt.compress_gate_mode or _ini(config, INI_GATE_MODE, gate_mode),

@@ -23,6 +23,7 @@ from pytest_compress.validate import MARKER, check_markers, fail_bad_marker
 __all__ = ["RESULT_KEY", "SESSION_KEY", "CompressCheck", "StaleBaselineWarning", "compress_check"]
 
 SESSION_KEY = pytest.StashKey[CompressSession]()
+HTML_COLUMNS = "compress-pytest-html"  # the plugin object adding columns to pytest-html's table
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -49,6 +50,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # The session object carries the run-level hooks (collect results, write, summarise).
     config.pluginmanager.register(session, "compress-session")
     progress.set_sink(_terminal_sink(config))
+    if config.pluginmanager.hasplugin("html"):  # pytest-html: its results table gets our columns
+        from pytest_compress.report.html_columns import PytestHtmlColumns
+
+        config.pluginmanager.register(PytestHtmlColumns(), HTML_COLUMNS)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -56,6 +61,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None and config.pluginmanager.is_registered(session):
         config.pluginmanager.unregister(session)
+    columns = config.pluginmanager.get_plugin(HTML_COLUMNS)
+    if columns is not None:
+        config.pluginmanager.unregister(columns)
 
 
 def _terminal_sink(config: pytest.Config):  # noqa: ANN202

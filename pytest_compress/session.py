@@ -175,7 +175,17 @@ class CompressSession:
             path = Path(target.path)
             atomic.write_text(path, text)
             written.append(path)
+        if self.settings.plots_dir is not None:
+            written += self.write_plots(rows, self.settings.plots_dir)
         return written
+
+    @staticmethod
+    def write_plots(rows: list[Row], directory: Path) -> list[Path]:
+        from pytest_compress.report import plots  # matplotlib, only when plots are asked for
+
+        if not plots.available():
+            raise OSError(f"--compress-plots={directory}: {plots.MISSING}")
+        return plots.write_plots(rows, directory)
 
     def want_terminal(self) -> bool:
         return any(t.format == "term" for t in self.settings.reports)

@@ -57,9 +57,9 @@ def test_report_option_rejects(value: str) -> None:
 
 def test_unknown_report_format_is_a_usage_error(pytester: pytest.Pytester) -> None:
     """Any FORMAT:PATH parses (a plugin may add the format); an unknown one stops the run at start-up."""
-    result = pytester.runpytest_subprocess(f"{options.REPORT}=html:x.html")
+    result = pytester.runpytest_subprocess(f"{options.REPORT}=xml:x.xml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown report format 'html'; formats: json, md, term*"])
+    result.stderr.fnmatch_lines(["*unknown report format 'xml'; formats: html, json, md, term*"])
 
 
 def test_bad_cli_value_is_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -1,6 +1,6 @@
 """Report formats by name: ``--compress-report=NAME:PATH`` writes what the format named ``NAME``
-renders from the finished rows. ``json`` and ``md`` are built in (``render.py``); ``term`` names
-the terminal summary. Third parties add formats with :func:`register_reporter`, the
+renders from the finished rows. ``json`` and ``md`` are built in (``render.py``), ``html`` too
+(``html.py``); ``term`` names the terminal summary. Third parties add formats with :func:`register_reporter`, the
 ``pytest_compress_report_formats`` hook or a ``pytest_compress.reporters`` entry point.
 
 Torch-free, like every part of reporting: a format only formats rows.
@@ -27,6 +27,7 @@ TERM = "term"  # the terminal summary: a name no other format may take
 BUILTIN: dict[str, tuple[str, str]] = {
     "json": ("pytest_compress.report.render", "every number with its unit, as JSON"),
     "md": ("pytest_compress.report.render", "the comparison table, as GitHub markdown"),
+    "html": ("pytest_compress.report.html", "one self-contained page: sortable table, Pareto plots"),
     TERM: ("pytest_compress.report.render", "the comparison table, as printed in the terminal"),
 }
 
