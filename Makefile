@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 OTHER_CACHE := .compress-cache/other-kernels
 
-.PHONY: report test test-other-kernels baselines readme-coverage readme-power readme-reliability lint readme-results readme-bench readme-lm readme-gates clean-cache
+.PHONY: report test test-other-kernels baselines readme-coverage readme-power readme-reliability lint readme-results readme-bench readme-lm readme-gates readme-html clean-cache
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,17 @@ readme-lm: $(STAMP)
 readme-gates: $(STAMP)
 	$(BIN)/python bench/gate_quality.py --reps 40 --pb-reps 10 --out reports/gate_quality.md
 	$(BIN)/python tools/update_readme.py gates reports/gate_quality.md README.md
+
+# The vision suite's html report (--compress-report=html:PATH), screenshotted by headless Chromium
+# for the README (docs/report-html.png). A failing case still writes the page, so failures are
+# ignored here ("-"): the page shows them.
+CHROMIUM ?= chromium
+readme-html: $(STAMP)
+	-$(BIN)/pytest suites/test_vision.py -p no:cacheprovider --compress-report=html:reports/suite.html \
+		--compress-plots=reports/plots
+	mkdir -p docs
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1800,1400 \
+		--screenshot=$(CURDIR)/docs/report-html.png file://$(CURDIR)/reports/suite.html
 
 lint: $(STAMP)
 	$(BIN)/ruff check pytest_compress tests suites
