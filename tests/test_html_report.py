@@ -147,6 +147,16 @@ def test_html_report_without_cases() -> None:
     assert page.rows == [] and page.images == []
 
 
+def test_html_report_without_matplotlib_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_compress.report import plots
+
+    monkeypatch.setattr(plots, "available", lambda: False)
+    text = html_document(_rows(), [])
+    page = parse(text)
+    assert page.images == [] and len(page.rows) == 3  # the table still there
+    assert plots.MISSING in text
+
+
 # -- end to end ---------------------------------------------------------------------------------
 
 

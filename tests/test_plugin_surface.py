@@ -43,6 +43,7 @@ def test_loading_the_plugin_does_not_import_torch() -> None:
         ("term", options.ReportTarget("term")),
         ("json:a/b.json", options.ReportTarget("json", "a/b.json")),
         ("md:r.md", options.ReportTarget("md", "r.md")),
+        ("html:out/r.html", options.ReportTarget("html", "out/r.html")),
     ],
 )
 def test_report_option_parses(value: str, expected: options.ReportTarget) -> None:
