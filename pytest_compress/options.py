@@ -42,7 +42,7 @@ INI_DRAWS = "compress_draws"
 DEFAULT_DRAWS = 5
 INI_THRESHOLD_PREFIX = "compress_"  # + a Thresholds field, e.g. compress_max_accuracy_drop
 
-REPORT_FORMATS = ("term", "json", "md")  # the built-in ones; plugins add more (report/writers.py)
+REPORT_FORMATS = ("term", "json", "md", "benchmark-json")  # the built-in ones; plugins add more (report/writers.py)
 FORMAT_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
 
 
@@ -107,7 +107,8 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="FORMAT",
         dest="compress_report",
         help="print the comparison table (no value, or 'term'), or write it as json:PATH, "
-        "md:PATH or a plugin's FORMAT:PATH; may be given several times. Default: no report.",
+        "md:PATH, benchmark-json:PATH (timings for pytest-benchmark's tools) or a plugin's "
+        "FORMAT:PATH; may be given several times. Default: no report.",
     )
     group.addoption(
         UPDATE,
