@@ -86,6 +86,13 @@ def test_benchmark_entries_per_timed_model(tmp_path: Path) -> None:
     assert doc["machine_info"]["pytest_compress"] == ["header line"]
 
 
+def test_non_finite_numbers_become_null() -> None:
+    rows = build_rows([_timed(make_result(cmp_acc=float("nan"), cmp_bytes=0))])
+    doc = json.loads(benchmark_json.benchmark_json(rows, []))  # strict JSON: no NaN tokens
+    info = doc["benchmarks"][0]["extra_info"]
+    assert info["metric_compressed"] is None and info["size_reduction"] is None
+
+
 def _compare(path: Path) -> subprocess.CompletedProcess[str]:
     pytest.importorskip("pytest_benchmark")
     return subprocess.run(

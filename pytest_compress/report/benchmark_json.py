@@ -104,7 +104,8 @@ def _extra_info(row: Row, workload: str) -> dict[str, Any]:
     elif f"latency.{workload}.speedup" in q:
         info["speedup"] = q[f"latency.{workload}.speedup"].value
     info["timing"] = "interleaved reference/compressed pairs (ABBA), gc off; data: seconds per call per sample"
-    return info
+    # JSON has no NaN or Infinity (a failed case's numbers may be either): they become null.
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in info.items()}
 
 
 def benchmarks(row: Row) -> list[dict[str, Any]]:
