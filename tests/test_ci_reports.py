@@ -17,7 +17,7 @@ from pytest_compress import options
 from pytest_compress.report import benchmark_json, step_summary
 from pytest_compress.report.properties import flat_properties
 from pytest_compress.report.rows import build_rows
-from pytest_compress.results import CaseResult
+from pytest_compress.results import CaseResult, Verdict
 
 from .helpers import make_result
 
@@ -50,6 +50,14 @@ def test_flat_properties_are_plain_values_under_the_prefix() -> None:
     assert props["compress_verdict"] == "pass"
 
 
+def test_failed_case_says_why_in_its_properties() -> None:
+    verdict = Verdict("fail", failed_gates=("accuracy-drop",), reasons=("accuracy drop 5.0 pt > 1.0 pt",))
+    props = dict(flat_properties(make_result().with_verdict(verdict)))
+    assert props["compress_verdict"] == "fail"
+    assert props["compress_verdict_label"] == "fail: accuracy-drop"
+    assert props["compress_reasons"] == "accuracy drop 5.0 pt > 1.0 pt"
+
+
 def test_untimed_case_has_no_latency_properties() -> None:
     props = dict(flat_properties(make_result(speedup=None)))
     assert not [k for k in props if "speedup" in k or "latency" in k]
@@ -73,7 +81,8 @@ def test_stats_agree_with_pytest_benchmark(n: int) -> None:
 
 
 def test_benchmark_entries_per_timed_model(tmp_path: Path) -> None:
-    rows = build_rows([_timed(make_result(test_id="t.py::test_a[x]")), make_result(test_id="t.py::test_b", speedup=None)])
+    timed, untimed = _timed(make_result(test_id="t.py::test_a[x]")), make_result(test_id="t.py::test_b", speedup=None)
+    rows = build_rows([timed, untimed])
     doc = json.loads(benchmark_json.benchmark_json(rows, ["header line"]))
     assert set(doc) == {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
     names = [b["fullname"] for b in doc["benchmarks"]]
