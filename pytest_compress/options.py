@@ -43,7 +43,8 @@ INI_DRAWS = "compress_draws"
 DEFAULT_DRAWS = 5
 INI_THRESHOLD_PREFIX = "compress_"  # + a Thresholds field, e.g. compress_max_accuracy_drop
 
-REPORT_FORMATS = ("term", "json", "md", "html")  # the built-in ones; plugins add more (report/writers.py)
+# The built-in ones; plugins add more (report/writers.py).
+REPORT_FORMATS = ("term", "json", "md", "html", "benchmark-json")
 FORMAT_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
 
 
@@ -114,7 +115,8 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="FORMAT",
         dest="compress_report",
         help="print the comparison table (no value, or 'term'), or write it as json:PATH, "
-        "md:PATH, html:PATH (self-contained page with Pareto plots; needs matplotlib) or a plugin's "
+        "md:PATH, html:PATH (self-contained page with Pareto plots; needs matplotlib), "
+        "benchmark-json:PATH (timings for pytest-benchmark's tools) or a plugin's "
         "FORMAT:PATH; may be given several times. Default: no report.",
     )
     group.addoption(

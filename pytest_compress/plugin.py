@@ -16,6 +16,7 @@ import pytest
 
 from pytest_compress import extensions, options, progress
 from pytest_compress.check import RESULT_KEY, CompressCheck, StaleBaselineWarning
+from pytest_compress.report.properties import flat_properties
 from pytest_compress.session import PROPERTY, CompressSession
 from pytest_compress.thresholds import Thresholds
 from pytest_compress.validate import MARKER, check_markers, fail_bad_marker
@@ -101,5 +102,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if call.when == "call" and RESULT_KEY in item.stash:
         # On the report, the result survives the trip from an xdist worker to the controller.
-        report.user_properties.append((PROPERTY, item.stash[RESULT_KEY].to_dict()))
+        result = item.stash[RESULT_KEY]
+        report.user_properties.append((PROPERTY, result.to_dict()))
+        # Flat, readable numbers on the item: later reports copy them, and --junitxml writes the
+        # teardown report's as <property> elements (report/properties.py). The blob above stays
+        # on the call report only, out of the XML.
+        item.user_properties.extend(flat_properties(result))
     return report

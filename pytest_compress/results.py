@@ -168,10 +168,15 @@ class LatencyResult:
     threads: int
     ratios: tuple[float, ...] = field(default=(), repr=False)
     workload: str = "forward"  # what one timed call does ("forward", "prefill", "decode-32", ...)
+    # Seconds per call, one entry per sample (a sample times ``calls_per_sample`` calls), in pair
+    # order; empty when not kept. Reports that want distributions (benchmark-json) read these.
+    reference_s: tuple[float, ...] = field(default=(), repr=False)
+    compressed_s: tuple[float, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencyResult:
-        return cls(**{**data, "ratios": tuple(data["ratios"]), "speedup_ci": tuple(data["speedup_ci"])})
+        tuples = {k: tuple(data.get(k, ())) for k in ("ratios", "speedup_ci", "reference_s", "compressed_s")}
+        return cls(**{**data, **tuples})
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pytest_compress import atomic, extensions, progress
 from pytest_compress.baselines import BaselineFileError, BaselineStore
 from pytest_compress.fingerprint import Fingerprint
 from pytest_compress.options import Settings
-from pytest_compress.report import render
+from pytest_compress.report import render, step_summary
 from pytest_compress.report.rows import Row, build_rows
 from pytest_compress.report.writers import REPORTERS
 from pytest_compress.results import CaseResult
@@ -91,6 +91,13 @@ class CompressSession:
         except OSError as exc:
             progress.report(f"ERROR: report not written: {exc}")
             failed = True
+        summary = step_summary.summary_path()
+        if summary is not None and self.results:
+            try:
+                step_summary.append_step_summary(self.rows(), self.header(), summary)
+            except OSError as exc:
+                progress.report(f"ERROR: {step_summary.ENV} not written: {exc}")
+                failed = True
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -60,7 +60,7 @@ def test_unknown_report_format_is_a_usage_error(pytester: pytest.Pytester) -> No
     """Any FORMAT:PATH parses (a plugin may add the format); an unknown one stops the run at start-up."""
     result = pytester.runpytest_subprocess(f"{options.REPORT}=xml:x.xml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown report format 'xml'; formats: html, json, md, term*"])
+    result.stderr.fnmatch_lines(["*unknown report format 'xml'; formats: benchmark-json, html, json, md, term*"])
 
 
 def test_bad_cli_value_is_a_usage_error(pytester: pytest.Pytester) -> None:

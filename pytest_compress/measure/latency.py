@@ -255,4 +255,6 @@ def time_workload(
         threads=settings.threads,
         ratios=t.ratios,
         workload=name,
+        reference_s=t.reference_s,
+        compressed_s=t.compressed_s,
     )

@@ -17,6 +17,16 @@ class Quantity:
 
 
 @dataclass(frozen=True)
+class Samples:
+    """One timed workload's per-sample seconds per call, reference and compressed (pair order)."""
+
+    workload: str
+    reference_s: tuple[float, ...]
+    compressed_s: tuple[float, ...]
+    calls_per_sample: int
+
+
+@dataclass(frozen=True)
 class Row:
     test_id: str
     model: str
@@ -44,6 +54,9 @@ class Row:
     method_results: tuple[dict[str, Any], ...] = ()
     # The JSON row as plugins amended it (``pytest_compress_json_row``); None: not amended.
     amended: dict[str, Any] | None = None
+    # Raw timing samples (forward first, then workloads), for formats that want distributions;
+    # not part of ``to_dict`` (they would swamp the JSON report).
+    samples: tuple[Samples, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The row as the JSON report writes it (and as report formats may read it)."""
@@ -130,6 +143,11 @@ def build_row(r: CaseResult) -> Row:
         spread=dict(r.verdict.spread),
         storage=asdict(r.storage) if r.storage is not None else None,
         method_results=tuple(m.to_dict() for m in r.method_results),
+        samples=tuple(
+            Samples(t.workload, t.reference_s, t.compressed_s, t.calls_per_sample)
+            for t in (lat, *r.extra_latency)
+            if t is not None and t.reference_s
+        ),
     )
 
 

@@ -1,6 +1,7 @@
 """Report formats by name: ``--compress-report=NAME:PATH`` writes what the format named ``NAME``
-renders from the finished rows. ``json`` and ``md`` are built in (``render.py``), ``html`` too
-(``html.py``); ``term`` names the terminal summary. Third parties add formats with :func:`register_reporter`, the
+renders from the finished rows. ``json`` and ``md`` are built in (``render.py``), ``html``
+(``html.py``) and ``benchmark-json`` (``benchmark_json.py``); ``term`` names the terminal summary.
+Third parties add formats with :func:`register_reporter`, the
 ``pytest_compress_report_formats`` hook or a ``pytest_compress.reporters`` entry point.
 
 Torch-free, like every part of reporting: a format only formats rows.
@@ -29,6 +30,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "md": ("pytest_compress.report.render", "the comparison table, as GitHub markdown"),
     "html": ("pytest_compress.report.html", "one self-contained page: sortable table, Pareto plots"),
     TERM: ("pytest_compress.report.render", "the comparison table, as printed in the terminal"),
+    "benchmark-json": ("pytest_compress.report.benchmark_json", "timing samples in pytest-benchmark's JSON schema"),
 }
 
 REPORTERS: Registry[ReportWriter] = Registry("report format", builtins=__name__)
