@@ -115,6 +115,7 @@ class CompressCheck:
             latency_budget_s=s.latency_budget_s,
             confidence=s.policy.confidence,
             latency_limits=plan.speedup_limits,
+            memory=s.memory or plan.thresholds.max_peak_memory_bytes is not None,
         )
         if plan.update:
             # Recording a baseline: spend the whole budget on every draw (no early stop once a limit

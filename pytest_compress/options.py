@@ -30,6 +30,7 @@ CONFIDENCE = "--compress-confidence"
 STRICT_BASELINES = "--compress-strict-baselines"
 DRAWS = "--compress-draws"
 PLOTS = "--compress-plots"
+MEMORY = "--compress-memory"
 
 INI_BASELINE_DIR = "compress_baseline_dir"
 INI_CACHE_DIR = "compress_cache_dir"
@@ -40,6 +41,7 @@ INI_GATE_MODE = "compress_gate_mode"
 INI_CONFIDENCE = "compress_confidence"
 INI_STRICT_BASELINES = "compress_strict_baselines"
 INI_DRAWS = "compress_draws"
+INI_MEMORY = "compress_memory"
 DEFAULT_DRAWS = 5
 INI_THRESHOLD_PREFIX = "compress_"  # + a Thresholds field, e.g. compress_max_accuracy_drop
 
@@ -207,6 +209,15 @@ def add_options(parser: pytest.Parser) -> None:
         f"trainings per model) so other machines are judged against the measured spread; 1 records "
         f"no spread (ini: {INI_DRAWS}). Default: {DEFAULT_DRAWS}.",
     )
+    group.addoption(
+        MEMORY,
+        action="store_true",
+        dest="compress_memory",
+        default=None,
+        help="measure each model's peak inference memory (a forked child's resident peak on CPU, "
+        "CUDA max allocated on GPU) for every case; a max_peak_memory_bytes limit turns it on for "
+        f"its case (ini: {INI_MEMORY}). Default: off.",
+    )
     parser.addini(INI_BASELINE_DIR, "pytest-compress: baseline directory", default="baselines")
     parser.addini(INI_CACHE_DIR, "pytest-compress: trained-weights cache directory", default=".compress-cache")
     parser.addini(INI_THREADS, "pytest-compress: torch threads while timing", default="1")
@@ -215,6 +226,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(INI_GATE_MODE, "pytest-compress: lenient or strict", default="lenient")
     parser.addini(INI_CONFIDENCE, "pytest-compress: confidence of gate intervals", default="0.99")
     parser.addini(INI_STRICT_BASELINES, "pytest-compress: fail on stale baselines", type="bool", default=False)
+    parser.addini(INI_MEMORY, "pytest-compress: measure peak inference memory", type="bool", default=False)
     parser.addini(INI_DRAWS, "pytest-compress: draws per case when updating baselines", default=str(DEFAULT_DRAWS))
     for name in Thresholds.names():
         parser.addini(INI_THRESHOLD_PREFIX + name, f"pytest-compress: default {name} for every case", default=None)
@@ -233,6 +245,7 @@ class Settings:
     plots_dir: Path | None = None  # --compress-plots
     thresholds: Thresholds = field(default_factory=Thresholds)
     policy: Policy = field(default_factory=Policy)
+    memory: bool = False  # --compress-memory
 
 
 def _ini(config: pytest.Config, name: str, parse: Any) -> Any:
@@ -272,4 +285,5 @@ def read_settings(config: pytest.Config) -> Settings:
             confidence=opt.compress_confidence or _ini(config, INI_CONFIDENCE, confidence),
             strict_baselines=bool(opt.compress_strict_baselines or config.getini(INI_STRICT_BASELINES)),
         ),
+        memory=bool(opt.compress_memory or config.getini(INI_MEMORY)),
     )

@@ -180,6 +180,24 @@ class LatencyResult:
 
 
 @dataclass(frozen=True)
+class MemoryResult:
+    """Peak memory of copying a model and running it once on the example inputs, measured away
+    from the rest of the process (``measure/memory.py`` says how)."""
+
+    reference_bytes: int
+    compressed_bytes: int
+    # What each number is: "cpu-rss" (a forked child's resident high-water mark above its start)
+    # or "cuda-allocated" (the caching allocator's peak above what was allocated before).
+    reference_kind: str
+    compressed_kind: str
+
+    @property
+    def ratio(self) -> float:
+        """How many times less memory the compressed model's inference takes (>1 is less)."""
+        return self.reference_bytes / self.compressed_bytes if self.compressed_bytes else float("inf")
+
+
+@dataclass(frozen=True)
 class DrawResult:
     """One independent draw of a case: the reference retrained from another seed (and any training
     the method does reseeded), compressed and scored the same way. A baseline refresh records
@@ -259,6 +277,9 @@ class CaseResult:
     draws: tuple[DrawResult, ...] = ()  # a baseline refresh's extra draws (draw 0 is this result)
     storage: StorageResult | None = None  # None: the payload's format gave no Linear breakdown
     method_results: tuple[MethodResult, ...] = ()  # typed reports of the method (and pipeline steps)
+    # Peak memory of each model's inference; None unless asked for (--compress-memory or a
+    # max_peak_memory_bytes limit). Optional, so results written without it still load.
+    memory: MemoryResult | None = None
 
     def method_result(self, kind: type[R]) -> R | None:
         """What the method reported of ``kind`` (e.g. ``SparsityResult``), or None."""
@@ -350,6 +371,7 @@ class CaseResult:
             draws=tuple(DrawResult(**d) for d in data.get("draws", ())),
             storage=StorageResult(**data["storage"]) if data.get("storage") is not None else None,
             method_results=tuple(method_result_from_dict(r) for r in data.get("method_results", ())),
+            memory=MemoryResult(**data["memory"]) if data.get("memory") is not None else None,
         )
 
 

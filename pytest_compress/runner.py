@@ -25,7 +25,7 @@ from pytest_compress.measure.accuracy import paired_metric, per_example
 from pytest_compress.measure.latency import RunSettings, _synced, time_pair, time_workload
 from pytest_compress.measure.size import count_parameters, linear_weight_storage
 from pytest_compress.models import ModelStore, Reference
-from pytest_compress.results import CaseResult, DrawResult, SizeResult
+from pytest_compress.results import CaseResult, DrawResult, MemoryResult, SizeResult
 from pytest_compress.serialize import dense_payload
 from pytest_compress.spec import METHODS, Artifact, MethodContext, ModelSpec, all_metrics
 from pytest_compress.validate import method_output
@@ -133,6 +133,7 @@ def _measure(
     outcomes, _ = per_example(
         compressed, metrics, *spec.eval_data, spec.eval_batch_size, device, reference_outputs=ref.outputs
     )
+    memory = _peak_memory(ref, compressed, settings, device, artifact.details) if settings.memory else None
     params = count_parameters(compressed)
     seed = zlib.crc32(test_id.encode())
     results = [paired_metric(m, ref.outcomes[m.name], outcomes[m.name], settings.confidence, seed) for m in metrics]
@@ -169,7 +170,21 @@ def _measure(
         },
         storage=storage,
         method_results=artifact.results,
+        memory=memory,
     )
+
+
+def _peak_memory(
+    ref: Reference, compressed: nn.Module, settings: RunSettings, device: str, details: dict[str, Any]
+) -> MemoryResult | None:
+    """Both models' peak inference memory; None, said in ``details``, where it cannot be measured."""
+    from pytest_compress.measure.memory import MemoryUnavailable, measure_pair
+
+    try:
+        return measure_pair(ref.timing_module, compressed, ref.spec.example_inputs, settings.device, device)
+    except MemoryUnavailable as exc:
+        details["memory_note"] = f"peak memory not measured: {exc}"
+        return None
 
 
 def run_draws(
@@ -187,7 +202,7 @@ def run_draws(
     out = []
     for d in range(1, draws):
         progress.report(f"{test_id}: draw {d + 1}/{draws} for the baseline's spread")
-        extra = dataclasses.replace(settings, draw=d, workloads=False)
+        extra = dataclasses.replace(settings, draw=d, workloads=False, memory=False)
         out.append(run_case(store, test_id=test_id, settings=extra, machine=machine, **case).as_draw(d))
     return tuple(out)
 

@@ -28,6 +28,9 @@ class Thresholds:
     min_size_reduction: float | None = None
     max_size_bytes: int | None = None
     min_speedup: float | None = None
+    # Ceiling on the compressed model's peak inference memory (measure/memory.py); setting it
+    # turns the measurement on for the case.
+    max_peak_memory_bytes: int | None = None
     # Allowed change against the stored baseline before a case fails.
     size_tolerance: float = 0.01  # relative
     accuracy_tolerance: float = 0.01  # absolute, metric unit
@@ -51,7 +54,7 @@ class Thresholds:
                 raise ValueError(f"{f.name} must be a finite number, got {value!r}")
             if f.name.endswith("_tolerance") and value < 0:
                 raise ValueError(f"{f.name} must be >= 0, got {value!r}")
-            if f.name in ("min_size_reduction", "min_speedup", "max_size_bytes") and value <= 0:
+            if f.name in ("min_size_reduction", "min_speedup", "max_size_bytes", "max_peak_memory_bytes") and value <= 0:
                 raise ValueError(f"{f.name} must be > 0, got {value!r}")
 
     @classmethod
@@ -183,4 +186,19 @@ def threshold_gates(r: CaseResult, t: Thresholds, policy: Policy = Policy()) -> 
                 f"{lat.reference_ms:.3f} ms, compressed {lat.compressed_ms:.3f} ms, {lat.threads} thread(s))",
             )
         )
+    if t.max_peak_memory_bytes is not None:
+        gates.append(_memory_gate(r, int(t.max_peak_memory_bytes)))
     return gates
+
+
+def _memory_gate(r: CaseResult, limit: int) -> Gate:
+    mem = r.memory
+    if mem is None:  # asked for but not measured (not Linux): fail, never pass unmeasured
+        reason = r.details.get("memory_note", "peak memory was not measured")
+        return Gate("peak-memory", False, f"{reason}; max_peak_memory_bytes {limit} B cannot be checked")
+    return Gate(
+        "peak-memory",
+        mem.compressed_bytes <= limit,
+        f"peak memory {mem.compressed_bytes} B ({fmt_bytes(mem.compressed_bytes)}, {mem.compressed_kind}) > "
+        f"max_peak_memory_bytes {limit} B (reference {fmt_bytes(mem.reference_bytes)})",
+    )

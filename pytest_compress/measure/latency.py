@@ -169,6 +169,7 @@ class RunSettings:
     # only the forward: its run-to-run spread is what the latency baseline records).
     timed: bool = True
     workloads: bool = True
+    memory: bool = False  # measure peak inference memory (measure/memory.py)
 
 
 def clear_of(limits: tuple[float, ...]):  # noqa: ANN201

@@ -54,6 +54,9 @@ class Row:
     method_results: tuple[dict[str, Any], ...] = ()
     # The JSON row as plugins amended it (``pytest_compress_json_row``); None: not amended.
     amended: dict[str, Any] | None = None
+    # Peak inference memory of both models and what each number is (measure/memory.py); None:
+    # not measured.
+    memory: dict[str, Any] | None = None
     # Raw timing samples (forward first, then workloads), for formats that want distributions;
     # not part of ``to_dict`` (they would swamp the JSON report).
     samples: tuple[Samples, ...] = ()
@@ -75,6 +78,7 @@ class Row:
             "metric": self.metric_name,
             "size_encoding": self.size_encoding,
             "storage": self.storage,
+            "memory": self.memory,
             "method_results": list(self.method_results),
             "details": self.details,
             "measurements": {k: {"value": q.value, "unit": q.unit} for k, q in sorted(self.quantities.items())},
@@ -121,6 +125,12 @@ def build_row(r: CaseResult) -> Row:
             f"latency.{t.workload}.compressed": Quantity(round(t.compressed_ms, 4), "ms"),
             f"latency.{t.workload}.speedup": Quantity(round(t.speedup, 4), "x"),
         }
+    if r.memory is not None:
+        q |= {
+            "memory.reference": Quantity(r.memory.reference_bytes, "bytes"),
+            "memory.compressed": Quantity(r.memory.compressed_bytes, "bytes"),
+            "memory.ratio": Quantity(round(r.memory.ratio, 4), "x"),
+        }
     if r.storage is not None:
         q["linear.bits_per_weight"] = Quantity(r.storage.bits_per_weight, "bits")
     return Row(
@@ -143,6 +153,7 @@ def build_row(r: CaseResult) -> Row:
         spread=dict(r.verdict.spread),
         storage=asdict(r.storage) if r.storage is not None else None,
         method_results=tuple(m.to_dict() for m in r.method_results),
+        memory=asdict(r.memory) if r.memory is not None else None,
         samples=tuple(
             Samples(t.workload, t.reference_s, t.compressed_s, t.calls_per_sample)
             for t in (lat, *r.extra_latency)
@@ -164,16 +175,21 @@ def headers(rows: list[Row]) -> tuple[str, ...]:
 
 
 def has_also(row: Row) -> bool:
-    return bool(row.extra_metrics or row.workloads or "linear.bits_per_weight" in row.quantities)
+    return bool(row.extra_metrics or row.workloads or "linear.bits_per_weight" in row.quantities or row.memory)
 
 
 def also(row: Row) -> str:
-    """Secondary metrics (compressed value), extra workloads' speedups, Linear bits per weight."""
+    """Secondary metrics (compressed value), extra workloads' speedups, Linear bits per weight,
+    peak inference memory (reference -> compressed)."""
     q = row.quantities
     parts = [f"{name} {fmt_metric(q[f'extra.{name}.compressed'].value, unit)}" for name, unit in row.extra_metrics]
     parts += [f"{w} {fmt_ratio(q[f'latency.{w}.speedup'].value)}" for w in row.workloads]
     if "linear.bits_per_weight" in q:
         parts.append(f"{q['linear.bits_per_weight'].value:.2f} bits/weight")
+    if "memory.compressed" in q:
+        parts.append(
+            f"peak mem {fmt_bytes(q['memory.reference'].value)} -> {fmt_bytes(q['memory.compressed'].value)}"
+        )
     return "; ".join(parts) or "-"
 
 
