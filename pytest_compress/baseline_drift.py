@@ -22,7 +22,14 @@ from pytest_compress.thresholds import Gate
 
 GATE = "baseline-config-changed"
 # Gates whose failure a changed configuration explains: comparisons of the numbers themselves.
-EXPLAINED = ("identical-artifact", "size-baseline", "accuracy-baseline", "reference-baseline", "latency-baseline")
+EXPLAINED = (
+    "identical-artifact",
+    "size-baseline",
+    "accuracy-baseline",
+    "reference-baseline",
+    "latency-baseline",
+    "memory-baseline",
+)
 FIX = "re-record with --compress-update-baselines"
 ABSENT = "(absent)"
 

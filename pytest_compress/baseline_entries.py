@@ -148,6 +148,11 @@ class LatencyBaseline:
     # The in-run speedups of the K draws a refresh timed (draw 0 first): the run-to-run spread the
     # latency gate compares with. Empty in files written before spreads existed.
     speedups: tuple[float, ...] = ()
+    # The compressed model's peak inference memory a refresh measured on this machine (with
+    # --compress-memory or a max_peak_memory_bytes limit), and what it is ("cpu-rss" /
+    # "cuda-allocated"); None in entries recorded without it.
+    peak_memory_bytes: int | None = None
+    peak_memory_kind: str = ""
 
 
 def latency_entry(result: CaseResult) -> dict[str, Any]:
@@ -164,6 +169,13 @@ def latency_entry(result: CaseResult) -> dict[str, Any]:
     speedups = [d.speedup for d in result.draws if d.speedup is not None]
     if speedups:
         entry["speedups"] = [round(v, 4) for v in (lat.speedup, *speedups)]
+    if result.memory is not None:  # machine-dependent (allocator, kernels): kept with latency
+        entry["peak_memory"] = {
+            "reference_bytes": result.memory.reference_bytes,
+            "compressed_bytes": result.memory.compressed_bytes,
+            "reference_kind": result.memory.reference_kind,
+            "compressed_kind": result.memory.compressed_kind,
+        }
     for extra in result.extra_latency:  # informational: the forward's ratio is what gates
         entry[extra.workload] = {
             "speedup": round(extra.speedup, 4),

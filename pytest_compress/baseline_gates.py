@@ -219,6 +219,24 @@ def latency_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, w
     )
 
 
+MEMORY_SLACK_BYTES = 2**20  # allocator and page granularity: a tiny model's peak moves by pages
+
+
+def memory_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, where: str) -> Gate | None:
+    """The compressed model's peak memory against this machine's recorded one; None when either
+    is missing or they measured different things (CPU RSS vs CUDA allocated)."""
+    mem = r.memory
+    if mem is None or base.peak_memory_bytes is None or base.peak_memory_kind != mem.compressed_kind:
+        return None
+    limit = base.peak_memory_bytes * (1 + t.memory_tolerance) + MEMORY_SLACK_BYTES
+    return Gate(
+        "memory-baseline",
+        mem.compressed_bytes <= limit,
+        f"peak memory {mem.compressed_bytes} B ({mem.compressed_kind}) > baseline {base.peak_memory_bytes} B "
+        f"+ memory_tolerance {t.memory_tolerance:.0%} + 1 MiB = {int(limit)} B [{where}]",
+    )
+
+
 def latency_ceiling(base: LatencyBaseline, t: Thresholds, confidence: float) -> float:
     """The fastest speedup the latency baseline expects: the floor's mirror image about the
     baseline's centre. A run confidently above it finds the baseline stale."""

@@ -295,6 +295,12 @@ def _check_latency(entry: dict[str, Any]) -> None:
         runs = _require(entry, "speedups", list)
         for i in range(len(runs)):
             _speedup(dict(enumerate(runs)), i, "speedups")
+    if "peak_memory" in entry:
+        memory = _require(entry, "peak_memory", dict)
+        for key in ("reference_bytes", "compressed_bytes"):
+            _integer(memory, key, "peak_memory", low=0, high=10**15)
+        for key in ("reference_kind", "compressed_kind"):
+            _require(memory, key, str, "peak_memory")
     for key, value in entry.items():
         if isinstance(value, dict):  # an informational workload ("prefill", "decode-32", ...)
             if "speedup" in value:

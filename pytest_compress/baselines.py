@@ -112,6 +112,8 @@ class BaselineStore:
                 reference_ms=float(entry["reference_ms"]),
                 compressed_ms=float(entry["compressed_ms"]),
                 speedups=tuple(float(v) for v in entry.get("speedups", ())),
+                peak_memory_bytes=int(entry["peak_memory"]["compressed_bytes"]) if "peak_memory" in entry else None,
+                peak_memory_kind=str(entry["peak_memory"]["compressed_kind"]) if "peak_memory" in entry else "",
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # the schema check should catch all
             raise schema.entry_error(path, nodeid, f"is malformed ({exc})") from None

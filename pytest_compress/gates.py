@@ -17,6 +17,7 @@ from pytest_compress.baseline_gates import (
     latency_ceiling,
     latency_floor,
     latency_stale,
+    memory_baseline_gate,
 )
 from pytest_compress.baselines import LatencyBaseline, QualityBaseline
 from pytest_compress.results import MISSING, TOLERANCE, WRITTEN, CaseResult, Verdict
@@ -132,6 +133,12 @@ def decide(
         else:
             gates.append(latency_baseline_gate(r, latency, t, latency_where, policy))
             stale.extend(latency_stale(r, latency, t, policy))
+    if r.memory is not None and not update and latency is not None:
+        memory_gate = memory_baseline_gate(r, latency, t, latency_where)
+        if memory_gate is None:
+            notes.append(f"no peak-memory baseline for this case in {latency_where}: gated by max_peak_memory_bytes only")
+        else:
+            gates.append(memory_gate)
     if changes:
         # Numbers measured under another configuration: their comparison is not a regression.
         explained = [g for g in gates if not g.ok and g.name in EXPLAINED]

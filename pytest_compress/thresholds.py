@@ -44,6 +44,9 @@ class Thresholds:
     # this default used to be). 30% covers the largest move seen with room; a case must lose more
     # than that before the per-machine baseline fails it (min_speedup gates in-run, unaffected).
     latency_tolerance: float = 0.30
+    # Relative growth of the compressed model's peak memory over the per-machine baseline before
+    # a case fails; 1 MiB more is always allowed (page-granular noise of tiny models).
+    memory_tolerance: float = 0.10
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -200,3 +200,77 @@ def test_option_measures_every_case(hog_project: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     (row,) = json.loads((hog_project.path / "out.json").read_text())["rows"]
     assert row["memory"]["compressed_kind"] == "cpu-rss"
+
+
+# -- per-machine baselines ---------------------------------------------------------------------------
+
+
+def _fp():  # noqa: ANN202
+    from pytest_compress.fingerprint import Fingerprint
+
+    return Fingerprint(cpu="cpu-x", cores=2, machine="x86_64", torch="2.14.1", threads=1, device="cpu")
+
+
+def test_latency_entry_records_peak_memory_and_old_entries_read_without_it(tmp_path) -> None:  # noqa: ANN001
+    from pytest_compress.baselines import BaselineStore
+
+    r, plain = _with_memory(), make_result(test_id="suites/test_x.py::test_b[m]")
+    store = BaselineStore(tmp_path)
+    store.stage(r, r.test_id, _fp())
+    store.stage(plain, plain.test_id, _fp())
+    _, latency_path = store.flush()
+    cases = json.loads(latency_path.read_text())["cases"]
+    assert cases[r.test_id]["peak_memory"]["compressed_bytes"] == 30_000_000
+    assert "peak_memory" not in cases[plain.test_id]
+    reread = BaselineStore(tmp_path)
+    got = reread.latency(r.test_id, _fp())
+    assert (got.peak_memory_bytes, got.peak_memory_kind) == (30_000_000, CPU_RSS)
+    assert reread.latency(plain.test_id, _fp()).peak_memory_bytes is None
+
+
+def test_a_bad_recorded_peak_memory_is_refused() -> None:
+    from pytest_compress.baseline_schema import LATENCY, BaselineValueError, check_new_entry
+
+    entry = {"speedup": 2.0, "reference_ms": 1.0, "compressed_ms": 0.5, "peak_memory": {"compressed_bytes": -1}}
+    with pytest.raises(BaselineValueError, match="peak_memory"):
+        check_new_entry(entry, LATENCY, "t")
+
+
+def test_memory_baseline_gate() -> None:
+    from pytest_compress.baseline_gates import memory_baseline_gate
+    from pytest_compress.baselines import LatencyBaseline
+
+    base = LatencyBaseline(2.0, 1.0, 0.5, peak_memory_bytes=20_000_000, peak_memory_kind=CPU_RSS)
+    t = Thresholds()  # memory_tolerance 10% + 1 MiB
+    over = memory_baseline_gate(_with_memory(compressed=30_000_000), base, t, "here.json")
+    assert over is not None and not over.ok
+    assert over.message == (
+        "peak memory 30000000 B (cpu-rss) > baseline 20000000 B + memory_tolerance 10% + 1 MiB = 23048576 B [here.json]"
+    )
+    assert memory_baseline_gate(_with_memory(compressed=22_000_000), base, t, "").ok
+    cuda = dataclasses.replace(base, peak_memory_kind="cuda-allocated")
+    assert memory_baseline_gate(_with_memory(), cuda, t, "") is None  # other quantity: not compared
+    assert memory_baseline_gate(_with_memory(), dataclasses.replace(base, peak_memory_bytes=None), t, "") is None
+
+
+@linux
+def test_end_to_end_memory_baseline(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeconftest(CONFTEST.replace(f"torch.ones({TEMP_BYTES // 4})", "torch.ones(int(os.environ['HOG_MIB']) * 2**18)")
+                          .replace("import torch\n", "import os\nimport torch\n", 1))  # fmt: skip
+    pytester.makepyfile(
+        test_grow='import pytest\n\n@pytest.mark.compress(model="hog", method="keep")\n'
+        "def test_keep(compress_check):\n    compress_check()\n"
+    )
+    # A loose latency band: this test is about memory, not a 0.1 s timing.
+    pytester.makeini("[pytest]\ncompress_latency_budget = 0.1\ncompress_draws = 1\ncompress_latency_tolerance = 0.9\n")
+    monkeypatch.setenv("HOG_MIB", "50")
+    pytester.runpytest(UPDATE, MEMORY).assert_outcomes(passed=1)
+    (latency_file,) = (pytester.path / "baselines" / "latency").glob("*.json")
+    (entry,) = json.loads(latency_file.read_text())["cases"].values()
+    assert entry["peak_memory"]["compressed_bytes"] >= 50 * 2**20
+    pytester.runpytest(MEMORY).assert_outcomes(passed=1)
+    pytester.runpytest().assert_outcomes(passed=1)  # not measured: not compared
+    monkeypatch.setenv("HOG_MIB", "100")
+    result = pytester.runpytest(MEMORY)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*peak memory * B (cpu-rss) > baseline * B + memory_tolerance 10% + 1 MiB*"])
