@@ -136,7 +136,9 @@ def decide(
     if r.memory is not None and not update and latency is not None:
         memory_gate = memory_baseline_gate(r, latency, t, latency_where)
         if memory_gate is None:
-            notes.append(f"no peak-memory baseline for this case in {latency_where}: gated by max_peak_memory_bytes only")
+            notes.append(
+                f"no peak-memory baseline for this case in {latency_where}: gated by max_peak_memory_bytes only"
+            )
         else:
             gates.append(memory_gate)
     if changes:

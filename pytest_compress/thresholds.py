@@ -57,7 +57,7 @@ class Thresholds:
                 raise ValueError(f"{f.name} must be a finite number, got {value!r}")
             if f.name.endswith("_tolerance") and value < 0:
                 raise ValueError(f"{f.name} must be >= 0, got {value!r}")
-            if f.name in ("min_size_reduction", "min_speedup", "max_size_bytes", "max_peak_memory_bytes") and value <= 0:
+            if f.name in POSITIVE and value <= 0:
                 raise ValueError(f"{f.name} must be > 0, got {value!r}")
 
     @classmethod
@@ -68,6 +68,7 @@ class Thresholds:
         return Thresholds(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **overrides})
 
 
+POSITIVE = ("min_size_reduction", "min_speedup", "max_size_bytes", "max_peak_memory_bytes")
 MODES = ("lenient", "strict")
 
 

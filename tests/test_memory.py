@@ -255,8 +255,8 @@ def test_memory_baseline_gate() -> None:
 
 @linux
 def test_end_to_end_memory_baseline(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytester.makeconftest(CONFTEST.replace(f"torch.ones({TEMP_BYTES // 4})", "torch.ones(int(os.environ['HOG_MIB']) * 2**18)")
-                          .replace("import torch\n", "import os\nimport torch\n", 1))  # fmt: skip
+    sized = CONFTEST.replace(f"torch.ones({TEMP_BYTES // 4})", "torch.ones(int(os.environ['HOG_MIB']) * 2**18)")
+    pytester.makeconftest(sized.replace("import torch\n", "import os\nimport torch\n", 1))
     pytester.makepyfile(
         test_grow='import pytest\n\n@pytest.mark.compress(model="hog", method="keep")\n'
         "def test_keep(compress_check):\n    compress_check()\n"

@@ -45,6 +45,7 @@ import os
 import select
 import signal
 import time
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,10 @@ def cpu_peak(module: nn.Module, inputs: tuple[Any, ...], timeout_s: float = CHIL
     if not hasattr(os, "fork") or not os.path.exists("/proc/self/clear_refs"):
         raise MemoryUnavailable("peak memory needs Linux (fork and /proc/self/status)")
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns on forking a threaded process; the child uses only its own thread.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: never return into pytest
         code = 1
         try:

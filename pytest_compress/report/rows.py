@@ -187,9 +187,7 @@ def also(row: Row) -> str:
     if "linear.bits_per_weight" in q:
         parts.append(f"{q['linear.bits_per_weight'].value:.2f} bits/weight")
     if "memory.compressed" in q:
-        parts.append(
-            f"peak mem {fmt_bytes(q['memory.reference'].value)} -> {fmt_bytes(q['memory.compressed'].value)}"
-        )
+        parts.append(f"peak mem {fmt_bytes(q['memory.reference'].value)} -> {fmt_bytes(q['memory.compressed'].value)}")
     return "; ".join(parts) or "-"
 
 
