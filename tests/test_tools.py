@@ -24,7 +24,7 @@ def test_latency_drift_compares_a_run_with_the_mean_of_the_recorded_runs() -> No
     latency = {
         "cases": {"a": {"speedup": 2.0, "speedups": [1.9, 2.1]}, "b": {"speedup": 0.5}, "gone": {"speedup": 1.0}}
     }
-    row = lambda test_id, s: {"test_id": test_id, "measurements": {"speedup": {"value": s, "unit": "x"}}}  # noqa: E731
+    row = lambda test_id, s: {"test_id": test_id, "measurements": {"latency.speedup": {"value": s, "unit": "x"}}}  # noqa: E731
     report = {"rows": [row("a", 1.5), row("b", 0.55), row("new", 3.0), {"test_id": "b2", "measurements": {}}]}
     found = drifts(report, latency)
     assert [(t, mean, now) for _, t, mean, now in found] == [("a", 2.0, 1.5), ("b", 0.5, 0.55)]

@@ -23,7 +23,7 @@ def drifts(report: dict, latency: dict) -> list[tuple[float, str, float, float]]
     out = []
     for row in report["rows"]:
         entry = recorded.get(row["test_id"])
-        speedup = row["measurements"].get("speedup", {}).get("value")
+        speedup = row["measurements"].get("latency.speedup", {}).get("value")
         if entry is None or not speedup:
             continue
         mean = statistics.fmean(entry.get("speedups") or [entry["speedup"]])
