@@ -1,21 +1,15 @@
 """The one schema of baseline files, checked on every read and on every entry before it is written.
 
-Why a schema of its own: Python's JSON parser accepts what no baseline should hold — ``NaN`` and
-``Infinity`` tokens, ``1e400`` (read as infinity), 5000-digit integers (which fail later, deep in
-a gate, with ``int too large to convert to float``), duplicate keys (the last one silently wins,
-even for ``"cases"``). A speedup of NaN, 0 or 1e-300 compares false against every limit and so
-switches a gate off without a word. Each of these is refused here, with a message that names the
-file, the entry and the field, and says what to do.
-
-Two levels of failure:
-
-- the *file* is unusable (not a regular file, not JSON, wrong top level, unknown schema version,
-  a duplicate top-level key): every read of it fails;
-- an *entry* is malformed (a missing field, a value out of range, ``null``): only that entry's
-  reads fail, so one bad entry fails its own test and not the whole module.
-
-Special files (a FIFO, a directory, a dangling symlink, a symlink loop) are refused after an
-``os.stat`` and before any ``open``: opening a FIFO for reading blocks until a writer appears.
+Why: Python's JSON parser accepts what no baseline should hold — ``NaN``/``Infinity`` tokens,
+``1e400`` (infinity), 5000-digit integers (failing later, deep in a gate), duplicate keys (the
+last silently wins, even for ``"cases"``). A speedup of NaN, 0 or 1e-300 compares false against
+every limit and so switches a gate off without a word. Each is refused here, naming the file,
+the entry and the field, and saying what to do. Two levels: an unusable *file* (not a regular
+file, not JSON, wrong top level, unknown schema version, a duplicate top-level key) fails every
+read of it; a malformed *entry* (missing field, value out of range, ``null``) fails only its own
+reads, so one bad entry fails its own test and not the whole module. Special files (FIFO,
+directory, dangling symlink, symlink loop) are refused after an ``os.stat``, before any ``open``:
+opening a FIFO for reading blocks until a writer appears.
 """
 
 from __future__ import annotations
@@ -198,8 +192,8 @@ def check_document(doc: Any, path: Path, kind: str, fix: str = FIX_FILE) -> Chec
     expected = f'expected a JSON object with "schema": {SCHEMA_VERSION} and a "cases" object'
     if not isinstance(doc, dict):
         raise _file_error(path, fix=fix, what=f"{expected}, found {_type(doc)}")
-    if getattr(doc, "duplicates", ()):
-        raise _file_error(path, fix=fix, what=f"{expected}; the top level holds {_dups(doc.duplicates)} more than once")
+    if dups := ", ".join(map(repr, getattr(doc, "duplicates", ()))):
+        raise _file_error(path, fix=fix, what=f"{expected}; the top level holds {dups} more than once")
     schema = doc.get("schema")
     if type(schema) is not int or schema != SCHEMA_VERSION:
         found = "no schema" if "schema" not in doc else f"schema {_show(schema)}"
@@ -321,7 +315,7 @@ def _scan(value: Any, where: str, depth: int) -> None:
         raise _Invalid(where, f"is {_show(value)}, expected a finite number of reasonable size")
     if isinstance(value, dict):
         if getattr(value, "duplicates", ()):
-            raise _Invalid(where, f"holds {_dups(value.duplicates)} more than once")
+            raise _Invalid(where, f"holds {', '.join(map(repr, value.duplicates))} more than once")
         for k, v in value.items():
             _scan(v, _join(where, k), depth + 1)
     elif isinstance(value, list):
@@ -385,10 +379,6 @@ def _join(where: str, key: Any) -> str:
     if isinstance(key, int):
         return f"{where}[{key}]"
     return f"{where}.{key}" if where else str(key)
-
-
-def _dups(keys: tuple[str, ...]) -> str:
-    return ", ".join(repr(k) for k in keys)
 
 
 def _type(value: Any) -> str:
