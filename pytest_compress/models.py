@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
@@ -69,10 +70,13 @@ class ModelStore:
         return ref
 
     def _prepare(self, name: str, draw: int = 0) -> Reference:
+        token = _MAKING.set((self, draw))
         try:
             spec = MODELS.get(name)()
         except SpecError as exc:  # a ModelSpec field: say which model
             raise SpecError(f"model {name!r}: {exc}") from None
+        finally:
+            _MAKING.reset(token)
         if not isinstance(spec, ModelSpec):
             got = type(spec).__name__
             raise SpecError(f"model {name!r}: its registered function returned {got}, expected a pc.ModelSpec")
@@ -130,6 +134,22 @@ class ModelStore:
             data_digest=data,
             draw=draw,
         )
+
+
+# The store and draw a model's spec is being made for: lets a spec measure with another model.
+_MAKING: ContextVar[tuple[ModelStore, int] | None] = ContextVar("pytest_compress_making", default=None)
+
+
+def trained_reference(name: str) -> nn.Module:
+    """The trained reference of another registered model, for a spec that measures with it (the
+    generative models score their samples with the ``digits-cnn`` classifier). Only while the
+    plugin makes a spec; the same draw as the model being made, because a machine that retrains
+    one retrains both. Treat the module as read-only: it is that model's reference."""
+    making = _MAKING.get()
+    if making is None:
+        raise RuntimeError(f"trained_reference({name!r}) is only available while the plugin makes a ModelSpec")
+    store, draw = making
+    return store.get(name, draw).module
 
 
 def data_digest(spec: ModelSpec) -> str:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-AGGREGATES = ("mean", "exp-mean")
+AGGREGATES = ("mean", "exp-mean", "set")
 AGAINST = ("targets", "reference")
 
 
@@ -38,6 +38,11 @@ class Metric:
     model's* outputs on the same inputs instead of the targets (fidelity metrics: KL divergence,
     top-1 agreement, embedding similarity); the reference then scores itself. ``definition``
     pins what is measured in words; it is recorded with the baseline.
+
+    A *set* metric (``aggregate="set"``) is not a mean over examples (a Fréchet distance between
+    samples and real data, a label distribution): ``score`` returns a row of numbers per example
+    (features, one-hot labels) and ``statistic(rows)`` — a numpy array (n, d) — is the metric of
+    the set. Its drop interval is a paired bootstrap over examples (same indices for both models).
     """
 
     name: str
@@ -47,17 +52,24 @@ class Metric:
     aggregate: str = "mean"
     against: str = "targets"
     definition: str = ""
+    statistic: Callable[[Any], float] | None = None
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"Metric {self.name!r}: aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
+        if (self.aggregate == "set") != (self.statistic is not None):
+            raise ValueError(f"Metric {self.name!r}: a statistic goes with aggregate='set', and only with it")
         if self.against not in AGAINST:
             raise ValueError(f"Metric {self.name!r}: against must be one of {AGAINST}, got {self.against!r}")
 
-    def value(self, outcomes: Sequence[float]) -> float:
+    def value(self, outcomes: Sequence[Any]) -> float:
         """The metric of a set of per-example outcomes."""
         if not outcomes:
             raise ValueError(f"metric {self.name!r}: no outcomes")
+        if self.statistic is not None:
+            import numpy as np
+
+            return float(self.statistic(np.asarray(outcomes, dtype=np.float64)))
         m = sum(outcomes) / len(outcomes)
         return math.exp(m) if self.aggregate == "exp-mean" else m
 

