@@ -68,6 +68,16 @@ class CompressSession:
         config = self.config
         nodeids = (i.nodeid for i in session.items)
         self.collection.finish(nodeids, config.args, config.invocation_params.dir, config.rootpath)
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: the controller judges stale entries (stale.py)
+            workeroutput[COLLECTION] = self.collection.to_dict()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """pytest-xdist's controller, as a worker finishes: what that worker collected."""
+        output = getattr(node, "workeroutput", None) or {}
+        if COLLECTION in output:
+            self.collection.merge(output[COLLECTION])
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes
@@ -206,3 +216,4 @@ def result_from_properties(properties: list[tuple[str, Any]]) -> CaseResult | No
 
 
 PROPERTY = "pytest_compress_result"
+COLLECTION = "pytest_compress_collection"  # an xdist worker's collection, in its workeroutput
