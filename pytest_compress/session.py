@@ -144,7 +144,7 @@ class CompressSession:
     def record(self, nodeid: str, result: CaseResult) -> None:
         """Called on the controller for every finished case (results ride on the report under xdist)."""
         self.results.append(result)
-        if {"non-finite", "baseline-unrecordable"} & set(result.verdict.failed_gates):
+        if not recordable(result):
             return  # never recorded: the failed test says why
         if self.settings.update:
             fp = Fingerprint(**result.fingerprint) if result.fingerprint else None
@@ -154,20 +154,8 @@ class CompressSession:
                 progress.report(f"ERROR: baseline not recorded: {exc}")
 
     def header(self) -> list[str]:
-        by_model: dict[str, str] = {}
-        for r in self.results:
-            # "trained" wins: a model trained in any process of this run was not reused.
-            if by_model.get(r.model) != "trained":
-                by_model[r.model] = r.model_source
-        sources = list(by_model.values())
-        fps = {Fingerprint(**r.fingerprint).slug for r in self.results if r.fingerprint}
         s = self.settings
-        return [
-            f"pytest-compress: {len(self.results)} case(s); models: {sources.count('cache')} reused from cache, "
-            f"{sources.count('trained')} trained, {sources.count('built')} untrained",
-            f"threads={s.threads} device={s.device} machine={', '.join(sorted(fps)) or '-'}"
-            + ("  [baselines updated]" if s.update else ""),
-        ]
+        return header_lines(self.results, s.threads, s.device, s.update)
 
     def rows(self) -> list[Row]:
         """The finished rows, their JSON form amended by plugins (``pytest_compress_json_row``, once
@@ -206,6 +194,28 @@ class CompressSession:
 
     def want_terminal(self) -> bool:
         return any(t.format == "term" for t in self.settings.reports)
+
+
+def header_lines(results: list[CaseResult], threads: object, device: str, update: bool) -> list[str]:
+    """The reports' header: cases, where the models came from, how and where they were timed."""
+    by_model: dict[str, str] = {}
+    for r in results:
+        # "trained" wins: a model trained in any process of this run was not reused.
+        if by_model.get(r.model) != "trained":
+            by_model[r.model] = r.model_source
+    sources = list(by_model.values())
+    fps = {Fingerprint(**r.fingerprint).slug for r in results if r.fingerprint}
+    return [
+        f"pytest-compress: {len(results)} case(s); models: {sources.count('cache')} reused from cache, "
+        f"{sources.count('trained')} trained, {sources.count('built')} untrained",
+        f"threads={threads} device={device} machine={', '.join(sorted(fps)) or '-'}"
+        + ("  [baselines updated]" if update else ""),
+    ]
+
+
+def recordable(result: CaseResult) -> bool:
+    """Whether a baseline update records ``result`` (a non-finite or refused one fails its test instead)."""
+    return not {"non-finite", "baseline-unrecordable"} & set(result.verdict.failed_gates)
 
 
 def result_from_properties(properties: list[tuple[str, Any]]) -> CaseResult | None:
