@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ class CompressSession:
     collection: Collection = field(default_factory=Collection)  # which modules ran in full (stale.py)
     _models: ModelStore | None = None
     _rows: tuple[int, list[Row]] | None = None  # (results they were built from, rows)
+    _worker_lines: list[str] = field(default_factory=list)  # an xdist worker's progress, not yet sent
 
     @classmethod
     def create(cls, config: pytest.Config, settings: Settings) -> CompressSession:
@@ -52,6 +54,9 @@ class CompressSession:
     # -- hooks ------------------------------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.is_worker():  # a worker's progress lines, printed as its report arrives
+            for line in progress_from_properties(report.user_properties):
+                progress.forward(line)
         if report.when == "call":
             result = result_from_properties(report.user_properties)
             if result is not None:
@@ -80,7 +85,7 @@ class CompressSession:
             self.collection.merge(output[COLLECTION])
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes
+        if self.is_worker():  # the controller writes
             return
         failed = False
         stale = self.stale_entries(session)
@@ -116,6 +121,22 @@ class CompressSession:
             terminalreporter.write_sep("=", "pytest-compress report")
             for line in render.terminal_lines(self.rows(), self.header()):
                 terminalreporter.write_line(line)
+
+    def is_worker(self) -> bool:
+        """An xdist worker: its results, collection and progress lines go to the controller."""
+        return hasattr(self.config, "workerinput")
+
+    def progress_sink(self, terminal: Callable[[str], None]) -> Callable[[str], None]:
+        """Where progress lines go: the terminal; on an xdist worker (whose output nobody sees) a
+        buffer that the next setup or call report carries to the controller (``take_progress``)."""
+        if not self.is_worker():
+            return terminal
+        worker = self.config.workerinput.get("workerid", "worker")  # type: ignore[attr-defined]
+        return lambda line: self._worker_lines.append(line.replace(progress.PREFIX, f"{progress.PREFIX}[{worker}] ", 1))
+
+    def take_progress(self) -> list[str]:
+        lines, self._worker_lines = self._worker_lines, []
+        return lines
 
     def stale_entries(self, session: pytest.Session) -> dict[Path, list[str]]:
         """Entries of the modules this run collected in full whose tests no longer exist; none
@@ -225,5 +246,10 @@ def result_from_properties(properties: list[tuple[str, Any]]) -> CaseResult | No
     return None
 
 
+def progress_from_properties(properties: list[tuple[str, Any]]) -> list[str]:
+    return [line for key, value in properties if key == PROGRESS for line in value]
+
+
 PROPERTY = "pytest_compress_result"
+PROGRESS = "pytest_compress_progress"  # an xdist worker's progress lines, on its setup / call reports
 COLLECTION = "pytest_compress_collection"  # an xdist worker's collection, in its workeroutput

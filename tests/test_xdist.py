@@ -70,6 +70,7 @@ LOGGED_MODEL = textwrap.dedent(
             while len(list(here.iterdir())) < int(os.environ["PYTEST_XDIST_WORKER_COUNT"]):
                 assert time.monotonic() < deadline, "the other worker never came"
                 time.sleep(0.002)
+            pc.report_progress("met every worker")  # a worker's progress line: the controller prints it
         return model
     """
 )
@@ -142,6 +143,8 @@ def test_n2_equals_n0_and_never_times_concurrently(xproject: pytest.Pytester, mo
         result.assert_outcomes(passed=CASES - 1, failed=1)  # noisy fails its accuracy limit, in both
         result.stdout.fnmatch_lines(["*stale baseline entries in *test_model.json*: test_model.py::test_gone; removed"])
         runs[n] = json.loads((p / f"r{n}.json").read_text())
+        if n == "2":
+            result.stdout.fnmatch_lines_random(["*[[]pytest-compress] [[]gw0] met every worker", "*[[]gw1] met every*"])
         (p / "baselines").rename(p / f"b{n}")
 
     # Same rows and verdicts (timings aside), same header but for where the model came from.
