@@ -17,7 +17,7 @@ import pytest
 from pytest_compress import extensions, options, progress
 from pytest_compress.check import RESULT_KEY, CompressCheck, StaleBaselineWarning
 from pytest_compress.report.properties import flat_properties
-from pytest_compress.session import PROPERTY, CompressSession
+from pytest_compress.session import PROGRESS, PROPERTY, CompressSession
 from pytest_compress.thresholds import Thresholds
 from pytest_compress.validate import MARKER, check_markers, fail_bad_marker
 
@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     # The session object carries the run-level hooks (collect results, write, summarise).
     config.pluginmanager.register(session, "compress-session")
-    progress.set_sink(_terminal_sink(config))
+    progress.set_sink(session.progress_sink(_terminal_sink(config)))
     if config.pluginmanager.hasplugin("html"):  # pytest-html: its results table gets our columns
         from pytest_compress.report.html_columns import PytestHtmlColumns
 
@@ -100,6 +100,11 @@ def compress_check(request: pytest.FixtureRequest) -> CompressCheck:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    session = item.config.stash.get(SESSION_KEY, None)
+    if session is not None and call.when in ("setup", "call"):  # not teardown: --junitxml writes its properties
+        lines = session.take_progress()
+        if lines:  # an xdist worker's progress lines, for the controller to print
+            report.user_properties.append((PROGRESS, lines))
     if call.when == "call" and RESULT_KEY in item.stash:
         # On the report, the result survives the trip from an xdist worker to the controller.
         result = item.stash[RESULT_KEY]

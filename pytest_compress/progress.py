@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+PREFIX = "[pytest-compress] "
 _sink: Callable[[str], None] | None = None
 
 
@@ -15,7 +16,11 @@ def set_sink(sink: Callable[[str], None] | None) -> None:
 
 def report(message: str) -> None:
     """Say what long-running work is doing, e.g. ``report("epoch 3/10 loss 0.21")``."""
-    line = f"[pytest-compress] {message}"
+    forward(f"{PREFIX}{message}")
+
+
+def forward(line: str) -> None:
+    """A line already formatted, e.g. one an xdist worker sent to the controller (``session.py``)."""
     if _sink is not None:
         _sink(line)
     else:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from pytest_compress import fingerprint, progress
+from pytest_compress.measure import timing_lock
 from pytest_compress.measure.accuracy import paired_metric, per_example
 from pytest_compress.measure.latency import RunSettings, _synced, time_pair, time_workload
 from pytest_compress.measure.size import count_parameters, linear_weight_storage
@@ -119,16 +120,19 @@ def _measure(
     # Time before evaluating. torch.ao's x86 quantized kernels keep state from their first call:
     # measured here, a ResNet-18 int8 model first run on a batch of 256 then ran batch-1 inference
     # at 4.2 ms instead of 1.9 ms. Deployment runs batch-1 from the start, so timing does too.
-    lat, extra_latency = None, ()
+    # Timing holds the host's timing lock (measure/timing_lock.py): no other process (an xdist
+    # worker, another run) times at the same moment; everything else here runs in parallel.
+    lat, extra_latency, lock = None, (), None
     if settings.timed:
-        lat = time_pair(ref.timing_module, compressed, spec.example_inputs, settings, settings.device, device)
-        lat = dataclasses.replace(lat, workload=spec.forward_name)
-        extra_latency = tuple(
-            time_workload(
-                name, _synced(make(ref.timing_module), settings.device), _synced(make(compressed), device), settings
+        with timing_lock.held() as lock:
+            lat = time_pair(ref.timing_module, compressed, spec.example_inputs, settings, settings.device, device)
+            lat = dataclasses.replace(lat, workload=spec.forward_name)
+            extra_latency = tuple(
+                time_workload(
+                    name, _synced(make(ref.timing_module), settings.device), _synced(make(compressed), device), settings
+                )
+                for name, make in (spec.workloads.items() if settings.workloads else ())
             )
-            for name, make in (spec.workloads.items() if settings.workloads else ())
-        )
     metrics = all_metrics(spec)
     outcomes, _ = per_example(
         compressed, metrics, *spec.eval_data, spec.eval_batch_size, device, reference_outputs=ref.outputs
@@ -167,6 +171,7 @@ def _measure(
             **artifact.details,
             "compress_seconds": round(compress_s, 3),
             "train_seconds": round(ref.train_seconds, 1),
+            **({"timing_lock": lock.to_dict()} if lock is not None else {}),
         },
         storage=storage,
         method_results=artifact.results,
