@@ -33,10 +33,16 @@ GROUPS = (MODELS_GROUP, METHODS_GROUP, METRICS_GROUP, REPORTERS_GROUP)
 
 
 def registries() -> dict[str, Registry[Any]]:
-    from pytest_compress.report.writers import REPORTERS
-    from pytest_compress.spec import METHODS, METRICS, MODELS
+    """The current session's registries by entry-point group (``registries.py``)."""
+    from pytest_compress.registries import current
 
-    return {MODELS_GROUP: MODELS, METHODS_GROUP: METHODS, METRICS_GROUP: METRICS, REPORTERS_GROUP: REPORTERS}
+    now = current()
+    return {
+        MODELS_GROUP: now.models,
+        METHODS_GROUP: now.methods,
+        METRICS_GROUP: now.metrics,
+        REPORTERS_GROUP: now.reporters,
+    }
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,8 @@ def _declare(registry: Registry[Any], found: Found) -> None:
     # registration says override=True (registering without it raises, naming both).
     try:
         __import__(found.module)
+        if not registry.entry(found.name).by.startswith(found.module):
+            registry.adopt(found.name, found.module)  # imported by an earlier session: it will not run again
     except ValueError as exc:
         raise pytest.UsageError(f"entry point {found.group} of {found}: {exc}") from None
     entry = registry.entry(found.name)

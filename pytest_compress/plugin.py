@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_compress import extensions, options, progress
+from pytest_compress import extensions, options, progress, registries
 from pytest_compress.check import RESULT_KEY, CompressCheck, StaleBaselineWarning
 from pytest_compress.report.properties import flat_properties
 from pytest_compress.session import PROPERTY, CompressSession
@@ -37,7 +37,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, Any, Any]:
+    # What the initial conftests register is this session's (registries.py).
+    with registries.entered(registries.of(early_config)):
+        return (yield)
+
+
+@pytest.hookimpl(tryfirst=True)  # current before other plugins' pytest_configure register anything
 def pytest_configure(config: pytest.Config) -> None:
+    own = registries.of(config)
+    registries.enter(own)
+    config.add_cleanup(lambda: registries.leave(own))  # after pytest_unconfigure: reports use them
     config.addinivalue_line(
         "markers",
         f"{MARKER}(model=NAME, method=NAME, method_args={{...}}, <threshold>=VALUE, ...): a model-compression "
