@@ -94,13 +94,14 @@ class ModelStore:
             if self.cache.load_into(name, key, module):
                 source = "cache"
             else:
-                progress.report(f"training {label} (no valid cache entry) ...")
-                start = time.perf_counter()
-                torch.manual_seed(seed)
-                spec.train(module, spec.train_data)
-                seconds = time.perf_counter() - start
-                path = self.cache.save(name, key, module.state_dict(), {"settings": repr(dict(spec.settings))})
-                progress.report(f"trained {label} in {seconds:.1f} s -> {path}")
+                with progress.step(f"train {label}"):  # on a TTY: one line, counting up
+                    progress.report(f"training {label} (no valid cache entry) ...")
+                    start = time.perf_counter()
+                    torch.manual_seed(seed)
+                    spec.train(module, spec.train_data)
+                    seconds = time.perf_counter() - start
+                    path = self.cache.save(name, key, module.state_dict(), {"settings": repr(dict(spec.settings))})
+                    progress.report(f"trained {label} in {seconds:.1f} s -> {path}")
                 source = "trained"
         module.eval().to(self.device)
         data = data_digest(spec)

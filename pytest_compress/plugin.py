@@ -7,8 +7,6 @@ inside the fixture, on first use.
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from collections.abc import Generator
 from typing import Any
 
@@ -61,7 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     # The session object carries the run-level hooks (collect results, write, summarise).
     config.pluginmanager.register(session, "compress-session")
-    progress.set_sink(_terminal_sink(config))
+    # One updating line per step on a TTY; put back at cleanup (a nested pytester run ends first).
+    previous = progress.set_output(progress.TerminalOutput(config))
+    config.add_cleanup(lambda: progress.set_output(previous))
     if config.pluginmanager.hasplugin("html"):  # pytest-html: its results table gets our columns
         from pytest_compress.report.html_columns import PytestHtmlColumns
 
@@ -69,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    progress.set_sink(None)
+    progress.finish()
     session = config.stash.get(SESSION_KEY, None)
     if session is not None and config.pluginmanager.is_registered(session):
         config.pluginmanager.unregister(session)
@@ -78,18 +78,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config.pluginmanager.unregister(columns)
 
 
-def _terminal_sink(config: pytest.Config):  # noqa: ANN202
-    def sink(line: str) -> None:
-        tr = config.pluginmanager.getplugin("terminalreporter")
-        capman = config.pluginmanager.getplugin("capturemanager")
-        if tr is None:
-            print(line, file=sys.stderr, flush=True)
-            return
-        ctx = capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext()
-        with ctx:
-            tr.write_line(line)
-
-    return sink
+@pytest.hookimpl(tryfirst=True)  # before the terminal reporter writes the outcome
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    progress.finish()  # a progress line left open by the test ends first
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
