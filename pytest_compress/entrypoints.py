@@ -18,7 +18,7 @@ start-up and must register the name with ``override=True``, else it is a usage e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, EntryPoints, entry_points
 from typing import Any
 
 import pytest
@@ -65,11 +65,12 @@ class Found:
         return f"package {self.package} ({self.name} = {self.value!r})"
 
 
-def discover(group: str) -> dict[str, Found]:
-    """The group's entry points by name (metadata only; nothing imported). The same package seen
-    twice on ``sys.path`` counts once; two packages with one name are a usage error."""
+def discover(group: str, installed: EntryPoints | None = None) -> dict[str, Found]:
+    """The group's entry points by name (metadata only; nothing imported), from ``installed``
+    (all entry points, read once by ``load``) or read now. The same package seen twice on
+    ``sys.path`` counts once; two packages with one name are a usage error."""
     by_name: dict[str, Found] = {}
-    for ep in entry_points(group=group):
+    for ep in installed.select(group=group) if installed is not None else entry_points(group=group):
         found = Found.of(group, ep)
         current = by_name.get(found.name)
         if current is None or (current.package, current.value) == (found.package, found.value):
@@ -84,8 +85,9 @@ def discover(group: str) -> dict[str, Found]:
 
 def load(groups: dict[str, Registry[Any]] | None = None) -> None:
     """Declare every installed package's names in the registries; import only overrides."""
+    installed = entry_points()  # one pass over the installed distributions' metadata for all groups
     for group, registry in (groups or registries()).items():
-        for found in discover(group).values():
+        for found in discover(group, installed).values():
             _declare(registry, found)
 
 

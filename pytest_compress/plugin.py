@@ -7,19 +7,33 @@ inside the fixture, on first use.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_compress import extensions, options, progress, registries
-from pytest_compress.check import RESULT_KEY, CompressCheck, StaleBaselineWarning
 from pytest_compress.report.properties import flat_properties
 from pytest_compress.session import PROPERTY, CompressSession
 from pytest_compress.thresholds import Thresholds
 from pytest_compress.validate import MARKER, check_markers, fail_bad_marker
 
-__all__ = ["RESULT_KEY", "SESSION_KEY", "CompressCheck", "StaleBaselineWarning", "compress_check"]
+if TYPE_CHECKING:
+    from pytest_compress.check import CompressCheck
+
+__all__ = ["RESULT_KEY", "SESSION_KEY", "CompressCheck", "StaleBaselineWarning", "compress_check"]  # noqa: F822
+
+
+def __getattr__(name: str) -> Any:
+    # The check workflow (and the baselines and gates it imports) loads with the first test that
+    # uses it, not with pytest: `pytest --help` stays fast (bench/help_load_time.py).
+    if name in ("RESULT_KEY", "CompressCheck", "StaleBaselineWarning"):
+        from pytest_compress import check
+
+        return getattr(check, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 SESSION_KEY = pytest.StashKey[CompressSession]()
 HTML_COLUMNS = "compress-pytest-html"  # the plugin object adding columns to pytest-html's table
@@ -96,15 +110,18 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 def compress_check(request: pytest.FixtureRequest) -> CompressCheck:
     """Measure a compression case (model + method from the ``compress`` marker or call keywords),
     gate it against thresholds and baselines, and fail this test with a one-line reason."""
+    from pytest_compress.check import CompressCheck
+
     return CompressCheck(request.node, request.config.stash[SESSION_KEY])
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    if call.when == "call" and RESULT_KEY in item.stash:
+    check = sys.modules.get("pytest_compress.check")  # imported by the first compress_check, if any
+    if call.when == "call" and check is not None and check.RESULT_KEY in item.stash:
         # On the report, the result survives the trip from an xdist worker to the controller.
-        result = item.stash[RESULT_KEY]
+        result = item.stash[check.RESULT_KEY]
         report.user_properties.append((PROPERTY, result.to_dict()))
         # Flat, readable numbers on the item: later reports copy them, and --junitxml writes the
         # teardown report's as <property> elements (report/properties.py). The blob above stays
