@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 OTHER_CACHE := .compress-cache/other-kernels
 
-.PHONY: report test test-other-kernels baselines readme-coverage readme-power readme-reliability lint readme-results readme-bench readme-lm readme-gates readme-html clean-cache
+.PHONY: report test test-other-kernels baselines readme-coverage readme-power readme-reliability lint readme-results readme-bench readme-lm readme-gates readme-html readme-load-time clean-cache
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ readme-lm: $(STAMP)
 readme-gates: $(STAMP)
 	$(BIN)/python bench/gate_quality.py --reps 40 --pb-reps 10 --out reports/gate_quality.md
 	$(BIN)/python tools/update_readme.py gates reports/gate_quality.md README.md
+
+# What loading the plugin adds to `pytest --help` (about a minute): with vs. -p no:compress, interleaved.
+readme-load-time: $(STAMP)
+	$(BIN)/python bench/help_load_time.py --runs 11 --out reports/help_load_time.md
+	$(BIN)/python tools/update_readme.py load-time reports/help_load_time.md README.md
 
 # The suite's html report (--compress-report=html:PATH) and one Pareto plot for the README:
 # `make test` writes reports/suite.html and reports/plots/ (this runs the suite only when they are

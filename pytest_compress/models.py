@@ -95,13 +95,14 @@ class ModelStore:
             trained: list[float] = []
 
             def build() -> None:
-                progress.report(f"training {label} (no valid cache entry) ...")
-                start = time.perf_counter()
-                torch.manual_seed(seed)
-                spec.train(module, spec.train_data)
-                trained.append(time.perf_counter() - start)
-                path = self.cache.save(name, key, module.state_dict(), {"settings": repr(dict(spec.settings))})
-                progress.report(f"trained {label} in {trained[0]:.1f} s -> {path}")
+                with progress.step(f"train {label}"):  # on a TTY: one line, counting up
+                    progress.report(f"training {label} (no valid cache entry) ...")
+                    start = time.perf_counter()
+                    torch.manual_seed(seed)
+                    spec.train(module, spec.train_data)
+                    trained.append(time.perf_counter() - start)
+                    path = self.cache.save(name, key, module.state_dict(), {"settings": repr(dict(spec.settings))})
+                    progress.report(f"trained {label} in {trained[0]:.1f} s -> {path}")
 
             if self.cache.load_or_build(name, key, module, build):
                 source = "cache"

@@ -7,20 +7,19 @@ so the plugin imports it inside the fixture, never at load time.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import functools
 import hashlib
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from pytest_compress import fingerprint, progress
+from pytest_compress import fingerprint, isolation, progress
 from pytest_compress.measure import timing_lock
 from pytest_compress.measure.accuracy import paired_metric, per_example
 from pytest_compress.measure.latency import RunSettings, _synced, time_pair, time_workload
@@ -40,21 +39,6 @@ def _is_cpu_only(module: nn.Module) -> bool:
     return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in module.modules())
 
 
-@contextlib.contextmanager
-def torch_settings_kept() -> Iterator[None]:
-    """Torch's process-wide settings that a method may change (the quantized engine, the thread
-    count) are as they were when the case ends, whatever the method did: the next case, and the
-    user's own code, must not run on a previous method's choice."""
-    engine, threads = torch.backends.quantized.engine, torch.get_num_threads()
-    try:
-        yield
-    finally:
-        if torch.backends.quantized.engine != engine:
-            torch.backends.quantized.engine = engine
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-
-
 def run_case(
     store: ModelStore,
     *,
@@ -66,7 +50,7 @@ def run_case(
     machine: fingerprint.Fingerprint | None = None,
 ) -> CaseResult:
     """Measure one case. ``machine`` is the fingerprint the caller already computed, if any."""
-    with torch_settings_kept():
+    with isolation.kept():  # torch's and Hugging Face's process-wide settings put back
         return _measure(
             store,
             test_id=test_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,13 +125,15 @@ class CompressSession:
         """An xdist worker: its results, collection and progress lines go to the controller."""
         return hasattr(self.config, "workerinput")
 
-    def progress_sink(self, terminal: Callable[[str], None]) -> Callable[[str], None]:
-        """Where progress lines go: the terminal; on an xdist worker (whose output nobody sees) a
-        buffer that the next setup or call report carries to the controller (``take_progress``)."""
+    def progress_output(self, terminal: progress.Output) -> progress.Output:
+        """Where progress lines go: the terminal; on an xdist worker (whose output nobody sees)
+        plain lines into a buffer that the next setup or call report carries to the controller
+        (``take_progress``)."""
         if not self.is_worker():
             return terminal
         worker = self.config.workerinput.get("workerid", "worker")  # type: ignore[attr-defined]
-        return lambda line: self._worker_lines.append(line.replace(progress.PREFIX, f"{progress.PREFIX}[{worker}] ", 1))
+        tag = f"{progress.PREFIX}[{worker}] "
+        return progress.SinkLines(lambda line: self._worker_lines.append(line.replace(progress.PREFIX, tag, 1)))
 
     def take_progress(self) -> list[str]:
         lines, self._worker_lines = self._worker_lines, []

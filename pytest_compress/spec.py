@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 from pytest_compress.method_config import ConfigError, MethodConfig, NoConfig, envelope
-from pytest_compress.registry import Registry, decorator
+from pytest_compress.registries import Current
+from pytest_compress.registry import decorator
 from pytest_compress.results import MethodResult, R, find_result
 
 if TYPE_CHECKING:
@@ -318,13 +319,11 @@ def _expected_kind(default: Any, value: Any) -> str:
     return ""
 
 
-# Built-in names come from the torch-free tables in ``pytest_compress.zoo`` / ``.methods``.
-MODELS: Registry[Callable[[], ModelSpec]] = Registry("model", builtins="pytest_compress.zoo")
-METHODS: Registry[Method] = Registry("method", builtins="pytest_compress.methods")
-# Metrics a ModelSpec may name; ``accuracy`` is the one built-in (declared and filled right here).
-METRICS: Registry[Metric] = Registry("metric")
-METRICS.declare(ACCURACY.name, __name__, "top-1 accuracy")
-METRICS.add(ACCURACY.name, ACCURACY, summary="top-1 accuracy")
+# The current session's registries (``registries.py``); built-in names come from the torch-free
+# tables in ``pytest_compress.zoo`` / ``.methods``; ``accuracy`` is the one built-in metric.
+MODELS: Current[Callable[[], ModelSpec]] = Current("models")
+METHODS: Current[Method] = Current("methods")
+METRICS: Current[Metric] = Current("metrics")  # metrics a ModelSpec may name
 
 
 def register_model(
