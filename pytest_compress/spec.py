@@ -38,13 +38,9 @@ class Metric:
     model's* outputs on the same inputs instead of the targets (fidelity metrics: KL divergence,
     top-1 agreement, embedding similarity); the reference then scores itself. ``definition``
     pins what is measured in words; it is recorded with the baseline.
-
-    ``aggregate="set"`` is for a metric that is not a mean over examples (detection mAP): ``score``
-    then returns one record per example (any object, e.g. an image's detections and ground
-    truth), ``summarize(records)`` is the metric of a set of records and
-    ``paired_interval(reference_records, compressed_records, confidence, seed)`` the interval of
-    the drop (metric(reference) - metric(compressed)), paired over the same examples. Records stay
-    in the process: results keep the two values and the interval, not the records.
+    ``aggregate="set"`` (detection mAP, not a mean over examples): ``score`` returns one record per
+    example (any object), ``summarize(records)`` is the metric, ``paired_interval(ref_records,
+    cmp_records, confidence, seed)`` the drop's interval; results keep no records.
     """
 
     name: str
@@ -60,10 +56,7 @@ class Metric:
     def __post_init__(self) -> None:
         given = (self.summarize is not None, self.paired_interval is not None)
         if given != ((self.aggregate == "set"),) * 2:
-            raise ValueError(
-                f"Metric {self.name!r}: summarize and paired_interval are given together with aggregate='set', "
-                "and only then"
-            )
+            raise ValueError(f"Metric {self.name!r}: summarize and paired_interval go with aggregate='set', only")
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"Metric {self.name!r}: aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         if self.against not in AGAINST:
@@ -152,12 +145,11 @@ class ModelSpec:
     # Qualified names of modules that compression methods leave in floating point (a language
     # model's output head, by the usual convention); methods that honour it say so.
     keep_float: tuple[str, ...] = ()
-    # Qualified names of the modules whose outputs are the task's outputs (a detector's class-score
-    # and box convs): structured pruning keeps their output channels. Default: the last Linear.
+    # Modules whose outputs are the task's (a detector's score and box convs): structured pruning
+    # keeps them whole. Default: the last Linear.
     output_layers: tuple[str, ...] = ()
-    # The model's own training loop for methods that fine-tune (structured pruning), called as
-    # ``finetune(model, train_data, epochs=..., lr=..., seed=...)``. Default: the classification
-    # loop (``training.fit``, cross-entropy).
+    # ``finetune(model, train_data, epochs=, lr=, seed=)``: the model's own loop for methods that
+    # fine-tune (structured pruning). Default: ``training.fit`` (cross-entropy).
     finetune: Callable[..., None] | None = None
     # A name for the forward over ``example_inputs`` in reports (a language model's "prefill").
     forward_name: str = "forward"
@@ -226,7 +218,6 @@ class MethodContext:
     train_cache: Callable[..., str] | None = None
     # Module names to leave in floating point (ModelSpec.keep_float).
     keep_float: tuple[str, ...] = ()
-    # ModelSpec.output_layers and ModelSpec.finetune.
     output_layers: tuple[str, ...] = ()
     finetune: Callable[..., None] | None = None
 

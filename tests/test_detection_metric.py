@@ -120,7 +120,7 @@ def test_small_perturbation_gives_an_interval_around_zero() -> None:
 
 
 def test_metric_record_set_needs_both_callables() -> None:
-    with pytest.raises(ValueError, match="summarize and paired_interval"):
+    with pytest.raises(ValueError, match="summarize and paired_interval go with"):
         Metric(name="x", unit="u", higher_is_better=True, score=det.records, aggregate="set")
-    with pytest.raises(ValueError, match="summarize and paired_interval"):
+    with pytest.raises(ValueError, match="summarize and paired_interval go with"):
         Metric(name="x", unit="u", higher_is_better=True, score=det.records, summarize=len)
