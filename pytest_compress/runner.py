@@ -87,6 +87,8 @@ def _measure(
         evaluate=functools.partial(_evaluate_primary, spec, ref),
         train_cache=functools.partial(store.cache.trained, ref.key) if ref.key else None,
         keep_float=spec.keep_float,
+        output_layers=spec.output_layers,
+        finetune=spec.finetune,
     )
     torch.manual_seed(settings.seed)
     work = copy.deepcopy(ref.module).cpu()

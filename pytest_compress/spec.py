@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-AGGREGATES = ("mean", "exp-mean")
+AGGREGATES = ("mean", "exp-mean", "set")
 AGAINST = ("targets", "reference")
 
 
@@ -39,6 +39,9 @@ class Metric:
     model's* outputs on the same inputs instead of the targets (fidelity metrics: KL divergence,
     top-1 agreement, embedding similarity); the reference then scores itself. ``definition``
     pins what is measured in words; it is recorded with the baseline.
+    ``aggregate="set"`` (detection mAP, not a mean over examples): ``score`` returns one record per
+    example (any object), ``summarize(records)`` is the metric, ``paired_interval(ref_records,
+    cmp_records, confidence, seed)`` the drop's interval; results keep no records.
     """
 
     name: str
@@ -48,8 +51,13 @@ class Metric:
     aggregate: str = "mean"
     against: str = "targets"
     definition: str = ""
+    summarize: Callable[[Sequence[Any]], float] | None = None
+    paired_interval: Callable[[Sequence[Any], Sequence[Any], float, int], tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
+        given = (self.summarize is not None, self.paired_interval is not None)
+        if given != ((self.aggregate == "set"),) * 2:
+            raise ValueError(f"Metric {self.name!r}: summarize and paired_interval go with aggregate='set', only")
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"Metric {self.name!r}: aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         if self.against not in AGAINST:
@@ -59,6 +67,8 @@ class Metric:
         """The metric of a set of per-example outcomes."""
         if not outcomes:
             raise ValueError(f"metric {self.name!r}: no outcomes")
+        if self.summarize is not None:
+            return float(self.summarize(outcomes))
         m = sum(outcomes) / len(outcomes)
         return math.exp(m) if self.aggregate == "exp-mean" else m
 
@@ -136,6 +146,12 @@ class ModelSpec:
     # Qualified names of modules that compression methods leave in floating point (a language
     # model's output head, by the usual convention); methods that honour it say so.
     keep_float: tuple[str, ...] = ()
+    # Modules whose outputs are the task's (a detector's score and box convs): structured pruning
+    # keeps them whole. Default: the last Linear.
+    output_layers: tuple[str, ...] = ()
+    # ``finetune(model, train_data, epochs=, lr=, seed=)``: the model's own loop for methods that
+    # fine-tune (structured pruning). Default: ``training.fit`` (cross-entropy).
+    finetune: Callable[..., None] | None = None
     # A name for the forward over ``example_inputs`` in reports (a language model's "prefill").
     forward_name: str = "forward"
 
@@ -203,6 +219,8 @@ class MethodContext:
     train_cache: Callable[..., str] | None = None
     # Module names to leave in floating point (ModelSpec.keep_float).
     keep_float: tuple[str, ...] = ()
+    output_layers: tuple[str, ...] = ()
+    finetune: Callable[..., None] | None = None
 
     def trained(self, label: str, module: Any, train: Callable[[Any], None], key: Mapping[str, Any]) -> str:
         """Train ``module`` in place with ``train``, or load the weights an identical earlier run

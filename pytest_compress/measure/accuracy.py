@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -38,7 +39,8 @@ def per_example(
     if len(inputs) == 0:
         raise SpecError("eval data is empty: give at least one (input, target) example")
     model.eval()
-    scores: dict[str, list[torch.Tensor]] = {m.name: [] for m in metrics}
+    scores: dict[str, list[torch.Tensor]] = {m.name: [] for m in metrics if m.aggregate != "set"}
+    records: dict[str, list[Any]] = {m.name: [] for m in metrics if m.aggregate == "set"}
     kept: list[torch.Tensor] = []
     with torch.inference_mode():
         for i, start in enumerate(range(0, len(inputs), batch_size)):
@@ -47,11 +49,23 @@ def per_example(
             out = model(x)
             ref = reference_outputs[i].to(device) if reference_outputs is not None else out
             for m in metrics:
-                scores[m.name].append(m.score(out, ref if m.against == "reference" else y).detach().float().cpu())
+                scored = m.score(out, ref if m.against == "reference" else y)
+                if m.aggregate == "set":
+                    records[m.name].extend(scored)
+                else:
+                    scores[m.name].append(scored.detach().float().cpu())
             if keep_outputs:
                 kept.append(out.detach().cpu())
-    result = {}
+    result: dict[str, tuple[Any, ...]] = {}
     for m in metrics:
+        if m.aggregate == "set":
+            if len(records[m.name]) != len(inputs):
+                raise SpecError(
+                    f"metric {m.name!r}: score() must return one record per example, "
+                    f"got {len(records[m.name])} for {len(inputs)} examples"
+                )
+            result[m.name] = tuple(records[m.name])
+            continue
         flat = torch.cat(scores[m.name])
         if flat.numel() != len(inputs):
             raise SpecError(
@@ -66,6 +80,19 @@ def paired_metric(
     metric: Metric, ref: tuple[float, ...], cmp: tuple[float, ...], confidence: float, seed: int
 ) -> MetricResult:
     """Both models' metric on the same examples, with a paired interval for the drop."""
+    if metric.aggregate == "set":  # records, not numbers: the metric's own interval; results keep no outcomes
+        assert metric.paired_interval is not None
+        return MetricResult(
+            name=metric.name,
+            unit=metric.unit,
+            higher_is_better=metric.higher_is_better,
+            reference=metric.value(ref),
+            compressed=metric.value(cmp),
+            examples=len(cmp),
+            drop_ci=metric.paired_interval(ref, cmp, confidence, seed),
+            aggregate=metric.aggregate,
+            definition=metric.definition,
+        )
     lo, hi = drop_interval(ref, cmp, confidence=confidence, seed=seed, aggregate=metric.aggregate)
     if not metric.higher_is_better:  # drop = compressed - reference
         lo, hi = -hi, -lo

