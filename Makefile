@@ -2,7 +2,9 @@
 #   make report   set up .venv, then run the compression suite and print the comparison table
 #   make test     set up .venv, then run the plugin's tests and the suite against committed baselines,
 #                 then the suite again as another machine would (reference models retrained from a cold
-#                 cache under a lower kernel set: tools/other_kernels.py), against the same baselines
+#                 cache under a lower kernel set: tools/other_kernels.py), against the same baselines.
+#                 The detection suite (marker `detection`: two detectors trained cold, see README) is
+#                 left to `make report` and `make test-detection`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +12,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 OTHER_CACHE := .compress-cache/other-kernels
 
-.PHONY: report test test-other-kernels baselines readme-coverage readme-power readme-reliability lint readme-results readme-bench readme-lm readme-gates readme-html clean-cache
+.PHONY: report test test-other-kernels test-detection readme-detection baselines readme-coverage readme-power readme-reliability lint readme-results readme-bench readme-lm readme-gates readme-html readme-load-time clean-cache
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +23,7 @@ report: $(STAMP)
 	$(BIN)/pytest suites/ --compress-report
 
 test: $(STAMP)
-	$(BIN)/pytest --compress-report=md:reports/suite.md --compress-report=json:reports/suite.json \
+	$(BIN)/pytest -m "not detection" --compress-report=md:reports/suite.md --compress-report=json:reports/suite.json \
 		--compress-report=html:reports/suite.html --compress-plots=reports/plots
 	$(MAKE) --no-print-directory test-other-kernels
 
@@ -29,8 +31,17 @@ test: $(STAMP)
 # a cold cache of its own under another kernel set, and judge it against the committed baselines.
 test-other-kernels: $(STAMP)
 	rm -rf $(OTHER_CACHE)
-	env $$($(BIN)/python tools/other_kernels.py) $(BIN)/pytest suites/ -p no:cacheprovider \
+	env $$($(BIN)/python tools/other_kernels.py) $(BIN)/pytest suites/ -m "not detection" -p no:cacheprovider \
 		--compress-cache-dir=$(OTHER_CACHE) --compress-report --compress-report=md:reports/other-kernels.md
+
+# The detection suite alone, against the committed baselines (cold: both detectors train first).
+test-detection: $(STAMP)
+	$(BIN)/pytest suites/test_detection.py --compress-report --compress-report=md:reports/detection.md
+
+# Regenerates the README's detection table from a fresh run of the detection suite.
+readme-detection: $(STAMP)
+	$(BIN)/pytest suites/test_detection.py --compress-report=md:reports/detection.md
+	$(BIN)/python tools/update_readme.py detection-results reports/detection.md README.md
 
 # Re-records baselines/ from scratch with the spread of 5 independently trained references per model
 # (see README); other machines' latency files are kept.
@@ -74,6 +85,11 @@ readme-lm: $(STAMP)
 readme-gates: $(STAMP)
 	$(BIN)/python bench/gate_quality.py --reps 40 --pb-reps 10 --out reports/gate_quality.md
 	$(BIN)/python tools/update_readme.py gates reports/gate_quality.md README.md
+
+# What loading the plugin adds to `pytest --help` (about a minute): with vs. -p no:compress, interleaved.
+readme-load-time: $(STAMP)
+	$(BIN)/python bench/help_load_time.py --runs 11 --out reports/help_load_time.md
+	$(BIN)/python tools/update_readme.py load-time reports/help_load_time.md README.md
 
 # The suite's html report (--compress-report=html:PATH) and one Pareto plot for the README:
 # `make test` writes reports/suite.html and reports/plots/ (this runs the suite only when they are

@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from pytest_compress import atomic
 from pytest_compress import baseline_schema as schema
 from pytest_compress.baseline_entries import DIGITS, LatencyBaseline, QualityBaseline, latency_entry
@@ -251,6 +249,8 @@ class BaselineStore:
     @contextlib.contextmanager
     def _locked(self, paths: list[Path]) -> Iterator[None]:
         """Hold the lock of every file in ``paths`` (taken in sorted order: two updaters never deadlock)."""
+        from filelock import FileLock, Timeout  # only when writing: it imports asyncio (pytest --help time)
+
         with contextlib.ExitStack() as stack:
             for path in paths:
                 lock = lock_path(path)

@@ -11,6 +11,7 @@ blocking read: a cache must never hang or crash a run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -18,10 +19,11 @@ import json
 import os
 import stat
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import filelock
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
@@ -189,6 +191,38 @@ class ModelCache:
         self._discard(path)
         return False
 
+    def load_or_build(self, name: str, key: str, module: nn.Module, build: Callable[[], None]) -> bool:
+        """``True`` when the entry loaded into ``module``; otherwise ``build()`` (which trains
+        ``module`` and saves the entry) runs under the entry's lock and ``False`` is returned.
+
+        The lock makes processes that share the cache (xdist workers, two runs) build an entry
+        once: the second waits for the first and then loads what it saved instead of training
+        the same weights beside it on the same cores."""
+        if self.load_into(name, key, module):
+            return True
+        with self._entry_lock(name, key):
+            if self.load_into(name, key, module):  # built by another process while we waited
+                return True
+            build()
+        return False
+
+    @contextlib.contextmanager
+    def _entry_lock(self, name: str, key: str) -> Iterator[None]:
+        """An OS file lock next to the entry (released by the kernel if its holder dies). A cache
+        folder where no lock file can be made (read-only) builds without one: never fail a run."""
+        lock = filelock.FileLock(f"{self.path(name, key)}.lock")
+        try:
+            self.path(name, key).parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except OSError as exc:
+            self._warn(f"cache lock {lock.lock_file} cannot be taken ({type(exc).__name__}: {exc}); building unlocked")
+            yield
+            return
+        try:
+            yield
+        finally:
+            lock.release()
+
     @staticmethod
     def _discard(path: Path) -> None:
         try:
@@ -215,11 +249,12 @@ class ModelCache:
                 default=str,
             ).encode()
         ).hexdigest()
-        if self.load_into(label, full, module):
-            return "cache"
-        train(module)
-        self.save(label, full, module.state_dict(), {})
-        return "trained"
+
+        def build() -> None:
+            train(module)
+            self.save(label, full, module.state_dict(), {})
+
+        return "cache" if self.load_or_build(label, full, module, build) else "trained"
 
     def save(self, name: str, key: str, state_dict: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
         """Write the entry atomically. A failure to write is reported, never raised: the run goes

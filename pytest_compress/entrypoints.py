@@ -18,7 +18,7 @@ start-up and must register the name with ``override=True``, else it is a usage e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, EntryPoints, entry_points
 from typing import Any
 
 import pytest
@@ -33,10 +33,16 @@ GROUPS = (MODELS_GROUP, METHODS_GROUP, METRICS_GROUP, REPORTERS_GROUP)
 
 
 def registries() -> dict[str, Registry[Any]]:
-    from pytest_compress.report.writers import REPORTERS
-    from pytest_compress.spec import METHODS, METRICS, MODELS
+    """The current session's registries by entry-point group (``registries.py``)."""
+    from pytest_compress.registries import current
 
-    return {MODELS_GROUP: MODELS, METHODS_GROUP: METHODS, METRICS_GROUP: METRICS, REPORTERS_GROUP: REPORTERS}
+    now = current()
+    return {
+        MODELS_GROUP: now.models,
+        METHODS_GROUP: now.methods,
+        METRICS_GROUP: now.metrics,
+        REPORTERS_GROUP: now.reporters,
+    }
 
 
 @dataclass(frozen=True)
@@ -59,11 +65,12 @@ class Found:
         return f"package {self.package} ({self.name} = {self.value!r})"
 
 
-def discover(group: str) -> dict[str, Found]:
-    """The group's entry points by name (metadata only; nothing imported). The same package seen
-    twice on ``sys.path`` counts once; two packages with one name are a usage error."""
+def discover(group: str, installed: EntryPoints | None = None) -> dict[str, Found]:
+    """The group's entry points by name (metadata only; nothing imported), from ``installed``
+    (all entry points, read once by ``load``) or read now. The same package seen twice on
+    ``sys.path`` counts once; two packages with one name are a usage error."""
     by_name: dict[str, Found] = {}
-    for ep in entry_points(group=group):
+    for ep in installed.select(group=group) if installed is not None else entry_points(group=group):
         found = Found.of(group, ep)
         current = by_name.get(found.name)
         if current is None or (current.package, current.value) == (found.package, found.value):
@@ -78,8 +85,9 @@ def discover(group: str) -> dict[str, Found]:
 
 def load(groups: dict[str, Registry[Any]] | None = None) -> None:
     """Declare every installed package's names in the registries; import only overrides."""
+    installed = entry_points()  # one pass over the installed distributions' metadata for all groups
     for group, registry in (groups or registries()).items():
-        for found in discover(group).values():
+        for found in discover(group, installed).values():
             _declare(registry, found)
 
 
@@ -94,6 +102,8 @@ def _declare(registry: Registry[Any], found: Found) -> None:
     # registration says override=True (registering without it raises, naming both).
     try:
         __import__(found.module)
+        if not registry.entry(found.name).by.startswith(found.module):
+            registry.adopt(found.name, found.module)  # imported by an earlier session: it will not run again
     except ValueError as exc:
         raise pytest.UsageError(f"entry point {found.group} of {found}: {exc}") from None
     entry = registry.entry(found.name)

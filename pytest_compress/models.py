@@ -94,18 +94,24 @@ class ModelStore:
                 settings=dict(spec.settings) | ({"draw": draw} if draw else {}),
                 train_data=spec.train_data,
             )
-            # A cache entry that does not load cleanly into this module is a miss: reported and retrained.
-            if self.cache.load_into(name, key, module):
+            # A cache entry that does not load cleanly into this module is a miss: reported and retrained
+            # (once, by whichever process sharing the cache gets there first).
+            trained: list[float] = []
+
+            def build() -> None:
+                with progress.step(f"train {label}"):  # on a TTY: one line, counting up
+                    progress.report(f"training {label} (no valid cache entry) ...")
+                    start = time.perf_counter()
+                    torch.manual_seed(seed)
+                    spec.train(module, spec.train_data)
+                    trained.append(time.perf_counter() - start)
+                    path = self.cache.save(name, key, module.state_dict(), {"settings": repr(dict(spec.settings))})
+                    progress.report(f"trained {label} in {trained[0]:.1f} s -> {path}")
+
+            if self.cache.load_or_build(name, key, module, build):
                 source = "cache"
             else:
-                progress.report(f"training {label} (no valid cache entry) ...")
-                start = time.perf_counter()
-                torch.manual_seed(seed)
-                spec.train(module, spec.train_data)
-                seconds = time.perf_counter() - start
-                path = self.cache.save(name, key, module.state_dict(), {"settings": repr(dict(spec.settings))})
-                progress.report(f"trained {label} in {seconds:.1f} s -> {path}")
-                source = "trained"
+                source, seconds = "trained", trained[0]
         module.eval().to(self.device)
         data = data_digest(spec)
         timing_module = copy.deepcopy(module)

@@ -16,15 +16,21 @@ use), and every name has three slots, highest first:
 A built-in module filling its own declaration never collides with anything. A registration
 that reuses a built-in name, or a name another place registered, is an error naming both,
 whichever came first; only ``override=True`` replaces, and it wins whichever came first.
+
+A ``Registry`` is one session's (``registries.py`` gives each pytest session its own). What a
+module registers is also remembered here, per module (``_BY_MODULE``): Python runs a module once
+per process, so a session that finds a declared module already imported by another session
+adopts that module's registrations instead of waiting for an import that will not run again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -50,6 +56,18 @@ class Entry(Generic[T]):
         if self.package:
             return f"package {self.package} ({self.module})"
         return f"the built-in {self.module}" if self.module else self.by
+
+
+@dataclass(frozen=True)
+class _Made:
+    """One registration as its module made it: what ``Registry.adopt`` replays."""
+
+    entry: Entry[Any]
+    override: bool
+
+
+# (kind, registering module) -> {name: registration}; process-wide, see the module docstring.
+_BY_MODULE: dict[tuple[str, str], dict[str, _Made]] = {}
 
 
 @dataclass
@@ -83,6 +101,7 @@ class Registry(Generic[T]):
         if declared is not None and (origin[0] == declared.module or declared.module in self._importing):
             # The declared module registering what it declared (imported by get() or by anyone).
             self._declared[name] = dataclasses.replace(entry, module=declared.module, package=declared.package)
+            _BY_MODULE.setdefault((self.kind, declared.module), {})[name] = _Made(entry, override)
             return
         slot = self._overrides if override else self._registered
         current = slot.get(name)
@@ -100,6 +119,32 @@ class Registry(Generic[T]):
                 "or pick another name"
             )
         slot[name] = entry
+        _BY_MODULE.setdefault((self.kind, origin[0]), {})[name] = _Made(entry, override)
+
+    def adopt(self, name: str, module: str) -> bool:
+        """Replay what ``module`` registered as ``name`` when it was imported (in this process,
+        for whichever registry was current then); False when it registered no such name. For a
+        declared module that an earlier session imported: its code does not run again."""
+        made = _BY_MODULE.get((self.kind, module), {}).get(name)
+        if made is None:
+            return False
+        self._importing.append(module)  # a declared name is filled, whatever module defined the target
+        try:
+            self.add(name, made.entry.target, made.entry.summary, override=made.override)
+        finally:
+            self._importing.pop()
+        return True
+
+    def copy(self) -> Registry[T]:
+        """An independent registry holding what this one holds now (a session starts from the
+        process's registrations; what it adds later stays its own)."""
+        return dataclasses.replace(
+            self,
+            _declared=dict(self._declared),
+            _registered=dict(self._registered),
+            _overrides=dict(self._overrides),
+            _importing=[],
+        )
 
     def replace(self, name: str, target: T) -> T:
         """Swap a registered entry for ``target`` and return the one it replaces (a declared
@@ -128,6 +173,8 @@ class Registry(Generic[T]):
             finally:
                 self._importing.pop()
             entry = self._entry(name)
+            if entry.target is None and self.adopt(name, entry.module):  # imported by an earlier session
+                entry = self._entry(name)
             if entry.target is None:
                 raise RuntimeError(f"module {entry.module!r} was declared to register {self.kind} {name!r} but did not")
         return entry.target
@@ -147,6 +194,7 @@ class Registry(Generic[T]):
                 return slot[name]
         raise UnknownNameError(
             f"unknown {self.kind} {name!r}; registered {self.kind}s: {', '.join(self.names()) or '(none)'}"
+            + _elsewhere(self.kind, name)
         )
 
     def _load_builtins(self) -> None:
@@ -157,6 +205,19 @@ class Registry(Generic[T]):
         table = importlib.import_module(self.builtins).BUILTIN
         for name, (module, summary) in table.items():
             self.declare(name, module, summary)
+
+
+def _elsewhere(kind: str, name: str) -> str:
+    """Where another session of this process got ``name`` from, when its module is still imported:
+    Python will not run that module again, so this session never sees its registration."""
+    for (k, module), made in _BY_MODULE.items():
+        if k == kind and name in made and module in sys.modules:
+            return (
+                f" ({module} registered it while another pytest session of this process was running; "
+                "registrations belong to the session that imports the module, and Python does not import it "
+                "again: register it from a hook (pytest_compress_register) or a pytest_compress entry point)"
+            )
+    return ""
 
 
 def _origin(obj: Any) -> tuple[str, str]:
@@ -170,9 +231,13 @@ def _first_line(obj: Any) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-def decorator(
-    registry: Registry[Any], name: str, wrap: Callable[[Any], Any], *, override: bool = False
-) -> Callable[[Any], Any]:
+class Adds(Protocol):
+    """A registry, or the name of the current session's (``registries.Current``)."""
+
+    def add(self, name: str, target: Any, summary: str = "", *, override: bool = False) -> None: ...
+
+
+def decorator(registry: Adds, name: str, wrap: Callable[[Any], Any], *, override: bool = False) -> Callable[[Any], Any]:
     def register(obj: Any) -> Any:
         registry.add(name, wrap(obj), summary=_first_line(obj), override=override)
         return obj

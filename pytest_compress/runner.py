@@ -7,20 +7,20 @@ so the plugin imports it inside the fixture, never at load time.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import functools
 import hashlib
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from pytest_compress import fingerprint, progress
+from pytest_compress import fingerprint, isolation, progress
+from pytest_compress.measure import timing_lock
 from pytest_compress.measure.accuracy import paired_metric, per_example
 from pytest_compress.measure.latency import RunSettings, _synced, time_pair, time_workload
 from pytest_compress.measure.size import count_parameters, linear_weight_storage
@@ -39,21 +39,6 @@ def _is_cpu_only(module: nn.Module) -> bool:
     return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in module.modules())
 
 
-@contextlib.contextmanager
-def torch_settings_kept() -> Iterator[None]:
-    """Torch's process-wide settings that a method may change (the quantized engine, the thread
-    count) are as they were when the case ends, whatever the method did: the next case, and the
-    user's own code, must not run on a previous method's choice."""
-    engine, threads = torch.backends.quantized.engine, torch.get_num_threads()
-    try:
-        yield
-    finally:
-        if torch.backends.quantized.engine != engine:
-            torch.backends.quantized.engine = engine
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-
-
 def run_case(
     store: ModelStore,
     *,
@@ -65,7 +50,7 @@ def run_case(
     machine: fingerprint.Fingerprint | None = None,
 ) -> CaseResult:
     """Measure one case. ``machine`` is the fingerprint the caller already computed, if any."""
-    with torch_settings_kept():
+    with isolation.kept():  # torch's and Hugging Face's process-wide settings put back
         return _measure(
             store,
             test_id=test_id,
@@ -102,6 +87,8 @@ def _measure(
         evaluate=functools.partial(_evaluate_primary, spec, ref),
         train_cache=functools.partial(store.cache.trained, ref.key) if ref.key else None,
         keep_float=spec.keep_float,
+        output_layers=spec.output_layers,
+        finetune=spec.finetune,
     )
     torch.manual_seed(settings.seed)
     work = copy.deepcopy(ref.module).cpu()
@@ -119,16 +106,19 @@ def _measure(
     # Time before evaluating. torch.ao's x86 quantized kernels keep state from their first call:
     # measured here, a ResNet-18 int8 model first run on a batch of 256 then ran batch-1 inference
     # at 4.2 ms instead of 1.9 ms. Deployment runs batch-1 from the start, so timing does too.
-    lat, extra_latency = None, ()
+    # Timing holds the host's timing lock (measure/timing_lock.py): no other process (an xdist
+    # worker, another run) times at the same moment; everything else here runs in parallel.
+    lat, extra_latency, lock = None, (), None
     if settings.timed:
-        lat = time_pair(ref.timing_module, compressed, spec.example_inputs, settings, settings.device, device)
-        lat = dataclasses.replace(lat, workload=spec.forward_name)
-        extra_latency = tuple(
-            time_workload(
-                name, _synced(make(ref.timing_module), settings.device), _synced(make(compressed), device), settings
+        with timing_lock.held() as lock:
+            lat = time_pair(ref.timing_module, compressed, spec.example_inputs, settings, settings.device, device)
+            lat = dataclasses.replace(lat, workload=spec.forward_name)
+            extra_latency = tuple(
+                time_workload(
+                    name, _synced(make(ref.timing_module), settings.device), _synced(make(compressed), device), settings
+                )
+                for name, make in (spec.workloads.items() if settings.workloads else ())
             )
-            for name, make in (spec.workloads.items() if settings.workloads else ())
-        )
     metrics = all_metrics(spec)
     outcomes, _ = per_example(
         compressed, metrics, *spec.eval_data, spec.eval_batch_size, device, reference_outputs=ref.outputs
@@ -167,6 +157,7 @@ def _measure(
             **artifact.details,
             "compress_seconds": round(compress_s, 3),
             "train_seconds": round(ref.train_seconds, 1),
+            **({"timing_lock": lock.to_dict()} if lock is not None else {}),
         },
         storage=storage,
         method_results=artifact.results,

@@ -33,6 +33,7 @@ class CompressSession:
     collection: Collection = field(default_factory=Collection)  # which modules ran in full (stale.py)
     _models: ModelStore | None = None
     _rows: tuple[int, list[Row]] | None = None  # (results they were built from, rows)
+    _worker_lines: list[str] = field(default_factory=list)  # an xdist worker's progress, not yet sent
 
     @classmethod
     def create(cls, config: pytest.Config, settings: Settings) -> CompressSession:
@@ -52,6 +53,9 @@ class CompressSession:
     # -- hooks ------------------------------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.is_worker():  # a worker's progress lines, printed as its report arrives
+            for line in progress_from_properties(report.user_properties):
+                progress.forward(line)
         if report.when == "call":
             result = result_from_properties(report.user_properties)
             if result is not None:
@@ -68,9 +72,19 @@ class CompressSession:
         config = self.config
         nodeids = (i.nodeid for i in session.items)
         self.collection.finish(nodeids, config.args, config.invocation_params.dir, config.rootpath)
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: the controller judges stale entries (stale.py)
+            workeroutput[COLLECTION] = self.collection.to_dict()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """pytest-xdist's controller, as a worker finishes: what that worker collected."""
+        output = getattr(node, "workeroutput", None) or {}
+        if COLLECTION in output:
+            self.collection.merge(output[COLLECTION])
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes
+        if self.is_worker():  # the controller writes
             return
         failed = False
         stale = self.stale_entries(session)
@@ -107,6 +121,24 @@ class CompressSession:
             for line in render.terminal_lines(self.rows(), self.header()):
                 terminalreporter.write_line(line)
 
+    def is_worker(self) -> bool:
+        """An xdist worker: its results, collection and progress lines go to the controller."""
+        return hasattr(self.config, "workerinput")
+
+    def progress_output(self, terminal: progress.Output) -> progress.Output:
+        """Where progress lines go: the terminal; on an xdist worker (whose output nobody sees)
+        plain lines into a buffer that the next setup or call report carries to the controller
+        (``take_progress``)."""
+        if not self.is_worker():
+            return terminal
+        worker = self.config.workerinput.get("workerid", "worker")  # type: ignore[attr-defined]
+        tag = f"{progress.PREFIX}[{worker}] "
+        return progress.SinkLines(lambda line: self._worker_lines.append(line.replace(progress.PREFIX, tag, 1)))
+
+    def take_progress(self) -> list[str]:
+        lines, self._worker_lines = self._worker_lines, []
+        return lines
+
     def stale_entries(self, session: pytest.Session) -> dict[Path, list[str]]:
         """Entries of the modules this run collected in full whose tests no longer exist; none
         after an interrupted or broken run (its collection proves nothing)."""
@@ -134,7 +166,7 @@ class CompressSession:
     def record(self, nodeid: str, result: CaseResult) -> None:
         """Called on the controller for every finished case (results ride on the report under xdist)."""
         self.results.append(result)
-        if {"non-finite", "baseline-unrecordable"} & set(result.verdict.failed_gates):
+        if not recordable(result):
             return  # never recorded: the failed test says why
         if self.settings.update:
             fp = Fingerprint(**result.fingerprint) if result.fingerprint else None
@@ -144,20 +176,8 @@ class CompressSession:
                 progress.report(f"ERROR: baseline not recorded: {exc}")
 
     def header(self) -> list[str]:
-        by_model: dict[str, str] = {}
-        for r in self.results:
-            # "trained" wins: a model trained in any process of this run was not reused.
-            if by_model.get(r.model) != "trained":
-                by_model[r.model] = r.model_source
-        sources = list(by_model.values())
-        fps = {Fingerprint(**r.fingerprint).slug for r in self.results if r.fingerprint}
         s = self.settings
-        return [
-            f"pytest-compress: {len(self.results)} case(s); models: {sources.count('cache')} reused from cache, "
-            f"{sources.count('trained')} trained, {sources.count('built')} untrained",
-            f"threads={s.threads} device={s.device} machine={', '.join(sorted(fps)) or '-'}"
-            + ("  [baselines updated]" if s.update else ""),
-        ]
+        return header_lines(self.results, s.threads, s.device, s.update)
 
     def rows(self) -> list[Row]:
         """The finished rows, their JSON form amended by plugins (``pytest_compress_json_row``, once
@@ -198,6 +218,28 @@ class CompressSession:
         return any(t.format == "term" for t in self.settings.reports)
 
 
+def header_lines(results: list[CaseResult], threads: object, device: str, update: bool) -> list[str]:
+    """The reports' header: cases, where the models came from, how and where they were timed."""
+    by_model: dict[str, str] = {}
+    for r in results:
+        # "trained" wins: a model trained in any process of this run was not reused.
+        if by_model.get(r.model) != "trained":
+            by_model[r.model] = r.model_source
+    sources = list(by_model.values())
+    fps = {Fingerprint(**r.fingerprint).slug for r in results if r.fingerprint}
+    return [
+        f"pytest-compress: {len(results)} case(s); models: {sources.count('cache')} reused from cache, "
+        f"{sources.count('trained')} trained, {sources.count('built')} untrained",
+        f"threads={threads} device={device} machine={', '.join(sorted(fps)) or '-'}"
+        + ("  [baselines updated]" if update else ""),
+    ]
+
+
+def recordable(result: CaseResult) -> bool:
+    """Whether a baseline update records ``result`` (a non-finite or refused one fails its test instead)."""
+    return not {"non-finite", "baseline-unrecordable"} & set(result.verdict.failed_gates)
+
+
 def result_from_properties(properties: list[tuple[str, Any]]) -> CaseResult | None:
     for key, value in properties:
         if key == PROPERTY:
@@ -205,4 +247,10 @@ def result_from_properties(properties: list[tuple[str, Any]]) -> CaseResult | No
     return None
 
 
+def progress_from_properties(properties: list[tuple[str, Any]]) -> list[str]:
+    return [line for key, value in properties if key == PROGRESS for line in value]
+
+
 PROPERTY = "pytest_compress_result"
+PROGRESS = "pytest_compress_progress"  # an xdist worker's progress lines, on its setup / call reports
+COLLECTION = "pytest_compress_collection"  # an xdist worker's collection, in its workeroutput

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 from pytest_compress.method_config import ConfigError, MethodConfig, NoConfig, envelope
-from pytest_compress.registry import Registry, decorator
+from pytest_compress.registries import Current
+from pytest_compress.registry import decorator
 from pytest_compress.results import MethodResult, R, find_result
 
 if TYPE_CHECKING:
@@ -38,11 +39,9 @@ class Metric:
     model's* outputs on the same inputs instead of the targets (fidelity metrics: KL divergence,
     top-1 agreement, embedding similarity); the reference then scores itself. ``definition``
     pins what is measured in words; it is recorded with the baseline.
-
-    A *set* metric (``aggregate="set"``) is not a mean over examples (a Fréchet distance between
-    samples and real data, a label distribution): ``score`` returns a row of numbers per example
-    (features, one-hot labels) and ``statistic(rows)`` — a numpy array (n, d) — is the metric of
-    the set. Its drop interval is a paired bootstrap over examples (same indices for both models).
+    ``aggregate="set"`` (detection mAP, not a mean over examples): ``score`` returns one record per
+    example (any object), ``summarize(records)`` is the metric, ``paired_interval(ref_records,
+    cmp_records, confidence, seed)`` the drop's interval; results keep no records.
     """
 
     name: str
@@ -52,24 +51,24 @@ class Metric:
     aggregate: str = "mean"
     against: str = "targets"
     definition: str = ""
-    statistic: Callable[[Any], float] | None = None
+    summarize: Callable[[Sequence[Any]], float] | None = None
+    paired_interval: Callable[[Sequence[Any], Sequence[Any], float, int], tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
+        given = (self.summarize is not None, self.paired_interval is not None)
+        if given != ((self.aggregate == "set"),) * 2:
+            raise ValueError(f"Metric {self.name!r}: summarize and paired_interval go with aggregate='set', only")
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"Metric {self.name!r}: aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
-        if (self.aggregate == "set") != (self.statistic is not None):
-            raise ValueError(f"Metric {self.name!r}: a statistic goes with aggregate='set', and only with it")
         if self.against not in AGAINST:
             raise ValueError(f"Metric {self.name!r}: against must be one of {AGAINST}, got {self.against!r}")
 
-    def value(self, outcomes: Sequence[Any]) -> float:
+    def value(self, outcomes: Sequence[float]) -> float:
         """The metric of a set of per-example outcomes."""
         if not outcomes:
             raise ValueError(f"metric {self.name!r}: no outcomes")
-        if self.statistic is not None:
-            import numpy as np
-
-            return float(self.statistic(np.asarray(outcomes, dtype=np.float64)))
+        if self.summarize is not None:
+            return float(self.summarize(outcomes))
         m = sum(outcomes) / len(outcomes)
         return math.exp(m) if self.aggregate == "exp-mean" else m
 
@@ -147,6 +146,12 @@ class ModelSpec:
     # Qualified names of modules that compression methods leave in floating point (a language
     # model's output head, by the usual convention); methods that honour it say so.
     keep_float: tuple[str, ...] = ()
+    # Modules whose outputs are the task's (a detector's score and box convs): structured pruning
+    # keeps them whole. Default: the last Linear.
+    output_layers: tuple[str, ...] = ()
+    # ``finetune(model, train_data, epochs=, lr=, seed=)``: the model's own loop for methods that
+    # fine-tune (structured pruning). Default: ``training.fit`` (cross-entropy).
+    finetune: Callable[..., None] | None = None
     # A name for the forward over ``example_inputs`` in reports (a language model's "prefill").
     forward_name: str = "forward"
 
@@ -214,6 +219,8 @@ class MethodContext:
     train_cache: Callable[..., str] | None = None
     # Module names to leave in floating point (ModelSpec.keep_float).
     keep_float: tuple[str, ...] = ()
+    output_layers: tuple[str, ...] = ()
+    finetune: Callable[..., None] | None = None
 
     def trained(self, label: str, module: Any, train: Callable[[Any], None], key: Mapping[str, Any]) -> str:
         """Train ``module`` in place with ``train``, or load the weights an identical earlier run
@@ -330,13 +337,11 @@ def _expected_kind(default: Any, value: Any) -> str:
     return ""
 
 
-# Built-in names come from the torch-free tables in ``pytest_compress.zoo`` / ``.methods``.
-MODELS: Registry[Callable[[], ModelSpec]] = Registry("model", builtins="pytest_compress.zoo")
-METHODS: Registry[Method] = Registry("method", builtins="pytest_compress.methods")
-# Metrics a ModelSpec may name; ``accuracy`` is the one built-in (declared and filled right here).
-METRICS: Registry[Metric] = Registry("metric")
-METRICS.declare(ACCURACY.name, __name__, "top-1 accuracy")
-METRICS.add(ACCURACY.name, ACCURACY, summary="top-1 accuracy")
+# The current session's registries (``registries.py``); built-in names come from the torch-free
+# tables in ``pytest_compress.zoo`` / ``.methods``; ``accuracy`` is the one built-in metric.
+MODELS: Current[Callable[[], ModelSpec]] = Current("models")
+METHODS: Current[Method] = Current("methods")
+METRICS: Current[Metric] = Current("metrics")  # metrics a ModelSpec may name
 
 
 def register_model(

@@ -10,8 +10,10 @@ either (``--lf`` skips whole files by collecting them empty).
 The run reports stale entries; ``--compress-update-baselines`` removes them in the same locked,
 atomic flush that writes the new entries (``BaselineStore.flush(prune=...)``). With
 ``--collect-only`` that is a prune on its own: nothing runs, nothing else is written. Under
-pytest-xdist the controller collects nothing itself, so nothing is judged there (never a false
-removal; a run without ``-n`` finds them).
+pytest-xdist the controller collects nothing itself: each worker collects every test (and applies
+the same deselection), and hands its ``Collection`` to the controller through
+``config.workeroutput`` (``to_dict`` / ``merge``), so ``-n 2`` judges exactly what ``-n 0`` does.
+Nothing is judged without a worker's collection (never a false removal).
 """
 
 from __future__ import annotations
@@ -52,6 +54,16 @@ class Collection:
             except (OSError, ValueError):
                 continue
             self.partial.add(split_nodeid(rel.as_posix())[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists, as an xdist worker sends them to the controller."""
+        return {"ids": {m: sorted(ids) for m, ids in sorted(self.ids.items())}, "partial": sorted(self.partial)}
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        """Add what another process collected (an xdist worker's ``to_dict``)."""
+        for module, ids in data.get("ids", {}).items():
+            self.ids.setdefault(module, set()).update(ids)
+        self.partial.update(data.get("partial", ()))
 
     def complete(self) -> dict[str, set[str]]:
         """The modules collected in full, with their test ids."""

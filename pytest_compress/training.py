@@ -58,7 +58,8 @@ def fit(
             total += len(idx)
         progress.report(
             f"{name}: epoch {epoch + 1}/{s.epochs} loss {loss_sum / total:.4f} "
-            f"train-acc {correct / total:.3f} ({time.perf_counter() - start:.0f} s)"
+            f"train-acc {correct / total:.3f} ({time.perf_counter() - start:.0f} s)",
+            step=name,
         )
     model.eval()
 
@@ -121,7 +122,8 @@ def fit_lm(
         if (step + 1) % max(1, s.steps // 10) == 0 or step + 1 == s.steps:
             avg = sum(recent) / len(recent)
             progress.report(
-                f"{name}: step {step + 1}/{s.steps} loss {avg:.4f} nats ({time.perf_counter() - start:.0f} s)"
+                f"{name}: step {step + 1}/{s.steps} loss {avg:.4f} nats ({time.perf_counter() - start:.0f} s)",
+                step=name,
             )
             recent.clear()
     model.eval()

@@ -281,3 +281,51 @@ def _rename_for_sequential(tensors: dict[str, torch.Tensor], edit: Callable[[dic
     edit(plain)
     tensors.clear()
     tensors.update({(k if k.startswith("extra") else f"0.{k}"): v for k, v in plain.items()})
+
+
+def _build_in_child(root: str, log: str, delay: float) -> None:
+    """One process's ``trained``: append "train" to ``log`` when it really trains."""
+    import time as _time
+
+    def train(module: nn.Module) -> None:
+        with open(log, "a") as f:
+            f.write("train\n")
+        _time.sleep(delay)  # a slow training: the other process arrives meanwhile
+        with torch.no_grad():
+            module.weight.fill_(3.0)
+
+    torch.manual_seed(0)
+    module = nn.Linear(4, 2)
+    source = ModelCache(Path(root)).trained("base", "shared", module, train, {"k": 1})
+    assert float(module.weight[0, 0]) == 3.0  # trained or loaded, the same weights
+    with open(log, "a") as f:
+        f.write(source + "\n")
+
+
+def test_processes_sharing_a_cache_train_an_entry_once(tmp_path: Path) -> None:
+    """Two xdist workers (or two runs) missing the same entry: one trains, the other waits on the
+    entry's lock and then loads what was saved."""
+    import multiprocessing
+
+    log = tmp_path / "log"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_build_in_child, args=(str(tmp_path), str(log), 2.0)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    lines = log.read_text().split()
+    assert lines.count("train") == 1 and sorted(lines) == ["cache", "train", "trained"]
+
+
+def test_an_unlockable_cache_still_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import filelock
+
+    def refuse(self: Any, *a: Any, **k: Any) -> None:
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", refuse)
+    module = nn.Linear(4, 2)
+    with pytest.warns(CacheWarning, match="cannot be taken"):
+        assert ModelCache(tmp_path).trained("base", "x", module, lambda m: None, {}) == "trained"

@@ -51,9 +51,10 @@ def _config_changes(base, config_doc):  # noqa: ANN001, ANN202
 
 
 def test_recorded_metric_definitions_are_todays() -> None:
+    from pytest_compress.measure import detection
     from pytest_compress.zoo import text
 
-    metrics = {m.name: m for m in vars(text).values() if isinstance(m, Metric)}
+    metrics = {m.name: m for mod in (text, detection) for m in vars(mod).values() if isinstance(m, Metric)}
     checked = 0
     for path in QUALITY_FILES:
         for name, entry in _cases(path).items():

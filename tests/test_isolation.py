@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 import pytest_compress as pc
+from pytest_compress import isolation
 from pytest_compress.cache import ModelCache
 from pytest_compress.measure.latency import RunSettings
 from pytest_compress.models import ModelStore
@@ -47,9 +49,18 @@ def eager_mlp() -> pc.ModelSpec:
 
 @pc.register_method("isolation-leaky")
 def leaky(model: nn.Module, config: pc.NoConfig, ctx: pc.MethodContext) -> nn.Module:
-    """A third-party method that changes torch's process-wide settings and leaves them so."""
+    """A third-party method that changes torch's and Hugging Face's process-wide settings and
+    leaves them so."""
     torch.backends.quantized.engine = "qnnpack" if torch.backends.quantized.engine != "qnnpack" else "x86"
     torch.set_num_threads(torch.get_num_threads() + 1)
+    torch.backends.cudnn.benchmark = not torch.backends.cudnn.benchmark
+    torch.set_float32_matmul_precision("medium")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        hf_logging.disable_progress_bar()  # transformers' and huggingface_hub's
+        hf_logging.set_verbosity_error()
     return model
 
 
@@ -101,11 +112,79 @@ def test_the_int8_static_method_restores_the_engine_when_called_directly(engine)
     assert torch.backends.quantized.engine == "x86"
 
 
-def test_a_case_restores_what_a_third_party_method_leaks(tmp_path, engine) -> None:
+def test_a_case_restores_what_a_third_party_method_leaks(tmp_path, engine, hf_state) -> None:
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    _, hf_logging = hf_state
     engine("x86")
-    threads = torch.get_num_threads()
+    hf_logging.set_verbosity_warning()
+    threads, benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    precision = torch.get_float32_matmul_precision()
     _case(tmp_path, "isolation-leaky")
     assert torch.backends.quantized.engine == "x86" and torch.get_num_threads() == threads
+    assert torch.backends.cudnn.benchmark == benchmark and torch.get_float32_matmul_precision() == precision
+    assert "HF_HUB_OFFLINE" not in os.environ
+    assert hf_logging.is_progress_bar_enabled() and not are_progress_bars_disabled()
+    assert hf_logging.get_verbosity() == hf_logging.WARNING
+
+
+# Each: a change a method might make to one of torch's process-wide settings.
+TORCH_CHANGES = {
+    "cudnn.benchmark": lambda: setattr(torch.backends.cudnn, "benchmark", not torch.backends.cudnn.benchmark),
+    "cudnn.deterministic": lambda: setattr(
+        torch.backends.cudnn, "deterministic", not torch.backends.cudnn.deterministic
+    ),
+    "mkldnn.enabled": lambda: setattr(torch.backends.mkldnn, "enabled", not torch.backends.mkldnn.enabled),
+    "matmul.allow_tf32": lambda: setattr(
+        torch.backends.cuda.matmul, "allow_tf32", not torch.backends.cuda.matmul.allow_tf32
+    ),
+    "cudnn.allow_tf32": lambda: setattr(torch.backends.cudnn, "allow_tf32", not torch.backends.cudnn.allow_tf32),
+    "float32_matmul_precision": lambda: torch.set_float32_matmul_precision("medium"),
+    # torch >= 2.9's spelling: afterwards the legacy getters refuse to read until it is put back.
+    "matmul.fp32_precision": lambda: setattr(torch.backends.cuda.matmul, "fp32_precision", "tf32"),
+    "fp32_precision": lambda: setattr(torch.backends, "fp32_precision", "tf32"),
+    "deterministic_algorithms": lambda: torch.use_deterministic_algorithms(True, warn_only=True),
+    "default_dtype": lambda: torch.set_default_dtype(torch.float64),
+    "grad_enabled": lambda: torch.set_grad_enabled(False),
+    "num_threads": lambda: torch.set_num_threads(torch.get_num_threads() + 1),
+    "quantized.engine": lambda: setattr(
+        torch.backends.quantized, "engine", "qnnpack" if torch.backends.quantized.engine != "qnnpack" else "x86"
+    ),
+}
+
+
+@pytest.mark.parametrize("change", TORCH_CHANGES.values(), ids=TORCH_CHANGES.keys())
+def test_every_torch_setting_is_put_back(change) -> None:
+    before = isolation.snapshot()
+    with isolation.kept():
+        change()
+        assert isolation.snapshot() != before  # the change is one kept() watches
+    assert isolation.snapshot() == before
+    torch.get_float32_matmul_precision()  # readable, as before (no "mix of the legacy and new APIs")
+
+
+def test_settings_are_put_back_when_the_case_raises() -> None:
+    before = isolation.snapshot()
+    with pytest.raises(RuntimeError, match="method failed"), isolation.kept():
+        torch.set_default_dtype(torch.float64)
+        raise RuntimeError("method failed")
+    assert isolation.snapshot() == before and torch.get_default_dtype() == torch.float32
+
+
+def test_a_library_first_imported_by_the_case_goes_back_to_its_import_defaults(monkeypatch) -> None:
+    """A library the case imported had no value before; it gets what a fresh import starts from."""
+    lib = types.ModuleType("isolation_fake_lib")
+    settings = (
+        isolation.Setting("fake.level", lib.__name__, lambda: lib.level, lambda v: setattr(lib, "level", v), lambda: 0),
+        isolation.Setting("fake.other", lib.__name__, lambda: lib.other, lambda v: setattr(lib, "other", v)),
+    )
+    monkeypatch.setattr(isolation, "SETTINGS", settings)
+    monkeypatch.delitem(sys.modules, lib.__name__, raising=False)
+    with isolation.kept():
+        lib.level, lib.other = 5, 5  # imported, then changed, inside the case
+        monkeypatch.setitem(sys.modules, lib.__name__, lib)
+    assert lib.level == 0  # its import default
+    assert lib.other == 5  # no known default: left as the case left it
 
 
 # -- Hugging Face -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,27 @@ def test_help_matches_golden(pytester: pytest.Pytester, monkeypatch: pytest.Monk
 def test_loading_the_plugin_does_not_import_torch() -> None:
     code = "import pytest_compress.plugin, sys; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+HELP_IMPORTS = """
+import contextlib, io, json, sys
+import pytest
+
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    pytest.main(["--help"])
+print(json.dumps({
+    "listed": "--compress-report" in out.getvalue(),
+    "heavy": sorted(m for m in ("torch", "pytest_compress.check", "pytest_compress.runner") if m in sys.modules),
+}))
+"""
+
+
+def test_pytest_help_imports_neither_torch_nor_the_check_workflow(tmp_path: Path) -> None:
+    """The whole of ``pytest --help`` (configure included, every installed plugin loaded), not
+    just importing the plugin: bench/help_load_time.py measures what it costs."""
+    done = subprocess.run([sys.executable, "-c", HELP_IMPORTS], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {"listed": True, "heavy": []}
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ def per_example(
     *,
     reference_outputs: Sequence[torch.Tensor] | None = None,
     keep_outputs: bool = False,
-) -> tuple[dict[str, tuple[Any, ...]], list[torch.Tensor] | None]:
+) -> tuple[dict[str, tuple[float, ...]], list[torch.Tensor] | None]:
     """Every metric's per-example scores of ``model`` on ``(inputs, targets)``, in batches.
 
     Metrics with ``against="reference"`` score the outputs against ``reference_outputs`` (the
@@ -39,7 +39,8 @@ def per_example(
     if len(inputs) == 0:
         raise SpecError("eval data is empty: give at least one (input, target) example")
     model.eval()
-    scores: dict[str, list[torch.Tensor]] = {m.name: [] for m in metrics}
+    scores: dict[str, list[torch.Tensor]] = {m.name: [] for m in metrics if m.aggregate != "set"}
+    records: dict[str, list[Any]] = {m.name: [] for m in metrics if m.aggregate == "set"}
     kept: list[torch.Tensor] = []
     with torch.inference_mode():
         for i, start in enumerate(range(0, len(inputs), batch_size)):
@@ -48,20 +49,24 @@ def per_example(
             out = model(x)
             ref = reference_outputs[i].to(device) if reference_outputs is not None else out
             for m in metrics:
-                scores[m.name].append(m.score(out, ref if m.against == "reference" else y).detach().float().cpu())
+                scored = m.score(out, ref if m.against == "reference" else y)
+                if m.aggregate == "set":
+                    records[m.name].extend(scored)
+                else:
+                    scores[m.name].append(scored.detach().float().cpu())
             if keep_outputs:
                 kept.append(out.detach().cpu())
     result: dict[str, tuple[Any, ...]] = {}
     for m in metrics:
-        flat = torch.cat(scores[m.name])
-        if m.aggregate == "set":  # one row per example (features, one-hot labels)
-            if flat.dim() != 2 or len(flat) != len(inputs):
+        if m.aggregate == "set":
+            if len(records[m.name]) != len(inputs):
                 raise SpecError(
-                    f"metric {m.name!r}: score() must return one row per example, "
-                    f"got shape {tuple(flat.shape)} for {len(inputs)} examples"
+                    f"metric {m.name!r}: score() must return one record per example, "
+                    f"got {len(records[m.name])} for {len(inputs)} examples"
                 )
-            result[m.name] = tuple(tuple(row) for row in flat.double().tolist())
+            result[m.name] = tuple(records[m.name])
             continue
+        flat = torch.cat(scores[m.name])
         if flat.numel() != len(inputs):
             raise SpecError(
                 f"metric {m.name!r}: score() must return one number per example, "
@@ -75,15 +80,23 @@ def paired_metric(
     metric: Metric, ref: tuple[float, ...], cmp: tuple[float, ...], confidence: float, seed: int
 ) -> MetricResult:
     """Both models' metric on the same examples, with a paired interval for the drop."""
-    if metric.statistic is not None:
-        from pytest_compress.measure.generative import set_bootstrap_ci
-
-        lo, hi = set_bootstrap_ci(ref, cmp, metric.statistic, confidence=confidence, seed=seed)
-    else:
-        lo, hi = drop_interval(ref, cmp, confidence=confidence, seed=seed, aggregate=metric.aggregate)
+    if metric.aggregate == "set":  # records, not numbers: the metric's own interval; results keep no outcomes
+        assert metric.paired_interval is not None
+        return MetricResult(
+            name=metric.name,
+            unit=metric.unit,
+            higher_is_better=metric.higher_is_better,
+            reference=metric.value(ref),
+            compressed=metric.value(cmp),
+            examples=len(cmp),
+            drop_ci=metric.paired_interval(ref, cmp, confidence, seed),
+            aggregate=metric.aggregate,
+            definition=metric.definition,
+        )
+    lo, hi = drop_interval(ref, cmp, confidence=confidence, seed=seed, aggregate=metric.aggregate)
     if not metric.higher_is_better:  # drop = compressed - reference
         lo, hi = -hi, -lo
-    binary = metric.statistic is None and is_binary(ref, cmp)
+    binary = is_binary(ref, cmp)
     return MetricResult(
         name=metric.name,
         unit=metric.unit,

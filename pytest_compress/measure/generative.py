@@ -10,9 +10,11 @@
 - **Label distribution** of samples: total variation distance to the real digits' label
   distribution, and how many classes the samples cover.
 
-These are *set* statistics: the metric of a set is not a mean of per-example numbers. Their drop
-interval is a paired percentile bootstrap over samples (``set_bootstrap_ci``): the same resampled
-indices for reference and compressed rows, which is what pairing by noise seed buys.
+These are *set* statistics: the metric of a set is not a mean of per-example numbers. They plug
+into the plugin's set metrics (``Metric(aggregate="set", summarize=..., paired_interval=...)``)
+through ``set_metric_parts``; the drop interval is a paired percentile bootstrap over samples
+(``set_bootstrap_ci``): the same resampled indices for reference and compressed rows, which is
+what pairing by noise seed buys.
 """
 
 from __future__ import annotations
@@ -153,3 +155,23 @@ def _one_blas_thread():  # noqa: ANN202
 
         return contextlib.nullcontext()
     return threadpool_limits(1)
+
+
+def rows_of(records: Sequence[Any]) -> np.ndarray:
+    """Per-example records (1-D tensors or sequences of numbers) -> a float64 array (n, d)."""
+    return np.stack([np.asarray(r, dtype=np.float64) for r in records])
+
+
+def set_metric_parts(statistic: Statistic, higher_is_better: bool) -> dict[str, Any]:
+    """``summarize`` and ``paired_interval`` for a ``pytest_compress.Metric(aggregate="set")`` whose
+    records are feature rows and whose value is ``statistic(rows)``; the interval is the drop's
+    (positive: the compressed model is worse), as the plugin's gates read it."""
+
+    def summarize(records: Sequence[Any]) -> float:
+        return float(statistic(rows_of(records)))
+
+    def paired_interval(ref: Sequence[Any], cmp: Sequence[Any], confidence: float, seed: int) -> tuple[float, float]:
+        lo, hi = set_bootstrap_ci(rows_of(ref), rows_of(cmp), statistic, confidence=confidence, seed=seed)
+        return (lo, hi) if higher_is_better else (-hi, -lo)
+
+    return {"summarize": summarize, "paired_interval": paired_interval}

@@ -3,7 +3,8 @@
 Torch-Pruning's dependency graph finds every layer coupled to a pruned channel (the next
 conv's input, BatchNorm, residual adds) and slices them all, so the result is a smaller dense
 model — smaller tensors in the state dict and fewer FLOPs — not a mask. The classifier's output
-layer is never pruned. Fine-tuning uses the model's training data; its budget (epochs, learning
+layer (or the layers ``ModelSpec.output_layers`` names) is never pruned. Fine-tuning uses the
+model's training data and its ``ModelSpec.finetune`` loop where it has one; its budget (epochs, learning
 rate) is part of the config, so it shows in the report and in the baseline key.
 """
 
@@ -37,8 +38,11 @@ class StructuredConfig(MethodConfig):
             raise ValueError("prune-structured: finetune_epochs must be >= 0 and finetune_lr > 0")
 
 
-def output_layers(model: nn.Module) -> list[nn.Module]:
-    """The last Linear (the classifier): its outputs are the classes and must all stay."""
+def output_layers(model: nn.Module, names: tuple[str, ...] = ()) -> list[nn.Module]:
+    """The modules the model names as its outputs (``ModelSpec.output_layers``), else the last
+    Linear (the classifier): their outputs are the classes (and boxes) and must all stay."""
+    if names:
+        return [model.get_submodule(n) for n in names]
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     return linears[-1:]
 
@@ -82,7 +86,7 @@ def prune_structured(model: nn.Module, config: StructuredConfig, ctx: MethodCont
         example[0] if len(example) == 1 else example,
         importance=tp.importance.MagnitudeImportance(p=2),
         pruning_ratio=config.ratio,
-        ignored_layers=output_layers(model),
+        ignored_layers=output_layers(model, ctx.output_layers),
     )
     pruner.step()
     if config.finetune_epochs:
@@ -92,8 +96,12 @@ def prune_structured(model: nn.Module, config: StructuredConfig, ctx: MethodCont
 
         def finetune(m: nn.Module) -> None:
             torch.manual_seed(ctx.seed)
-            fit(m, ctx.train_data, settings, name="prune-structured fine-tune")
+            if ctx.finetune is not None:  # the model's own loop (a detector's losses)
+                ctx.finetune(m, ctx.train_data, epochs=settings.epochs, lr=settings.lr, seed=settings.seed)
+            else:
+                fit(m, ctx.train_data, settings, name="prune-structured fine-tune")
 
-        key = {"config": config.fields_dict(), "seed": ctx.seed, "code": source_of(prune_structured, fit)}
+        code = source_of(prune_structured, fit, *([ctx.finetune] if ctx.finetune is not None else []))
+        key = {"config": config.fields_dict(), "seed": ctx.seed, "code": code}
         ctx.trained("prune-structured-finetune", model, finetune, key)
     return model.eval()

@@ -60,6 +60,9 @@ class Row:
     # Raw timing samples (forward first, then workloads), for formats that want distributions;
     # not part of ``to_dict`` (they would swamp the JSON report).
     samples: tuple[Samples, ...] = ()
+    # The full result the row was built from: the JSON report carries it so that CI shards' reports
+    # merge into one report and one baseline update (``merge.py``). Not part of ``to_dict``.
+    result: CaseResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The row as the JSON report writes it (and as report formats may read it)."""
@@ -159,11 +162,17 @@ def build_row(r: CaseResult) -> Row:
             for t in (lat, *r.extra_latency)
             if t is not None and t.reference_s
         ),
+        result=r,
     )
 
 
+def row_order(row: Row) -> tuple[str, str, str]:
+    """The order every report lists rows in."""
+    return (row.model, row.method, row.test_id)
+
+
 def build_rows(results: list[CaseResult]) -> list[Row]:
-    return sorted((build_row(r) for r in results), key=lambda row: (row.model, row.method, row.test_id))
+    return sorted((build_row(r) for r in results), key=row_order)
 
 
 HEADERS = ("model", "method", "size", "smaller", "metric", "drop", "latency", "speedup", "verdict")

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from pytest_compress.registry import Registry, decorator
+from pytest_compress.registries import Current
+from pytest_compress.registry import decorator
 from pytest_compress.report.rows import Row
 
 
@@ -33,7 +34,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "benchmark-json": ("pytest_compress.report.benchmark_json", "timing samples in pytest-benchmark's JSON schema"),
 }
 
-REPORTERS: Registry[ReportWriter] = Registry("report format", builtins=__name__)
+REPORTERS: Current[ReportWriter] = Current("reporters")  # the current session's (registries.py)
 
 
 def register_reporter(name: str, *, override: bool = False) -> Callable[[ReportWriter], ReportWriter]:

