@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 OTHER_CACHE := .compress-cache/other-kernels
 
-.PHONY: report test test-other-kernels test-detection readme-detection baselines readme-coverage readme-power readme-reliability lint readme-results readme-bench readme-lm readme-gates readme-html readme-load-time clean-cache
+.PHONY: report test test-other-kernels test-detection readme-detection baselines readme-coverage readme-power readme-reliability lint readme-results readme-bench readme-lm readme-gates readme-html readme-load-time readme-xdist clean-cache
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,11 @@ readme-lm: $(STAMP)
 readme-gates: $(STAMP)
 	$(BIN)/python bench/gate_quality.py --reps 40 --pb-reps 10 --out reports/gate_quality.md
 	$(BIN)/python tools/update_readme.py gates reports/gate_quality.md README.md
+
+# -n 0 vs -n 2 wall time, cold and warm, on the digits-cnn cases (about 9 minutes; idle machine).
+readme-xdist: $(STAMP)
+	$(BIN)/python bench/xdist_walltime.py --workers 2 --out reports/xdist.md -- suites/test_vision.py -k digits-cnn
+	$(BIN)/python tools/update_readme.py xdist reports/xdist.md README.md
 
 # What loading the plugin adds to `pytest --help` (about a minute): with vs. -p no:compress, interleaved.
 readme-load-time: $(STAMP)
