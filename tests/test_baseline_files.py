@@ -286,7 +286,9 @@ from tests.helpers import make_result
 
 root, me, other, no_lock = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 if no_lock:  # the control: what an update without the lock does
-    baselines.FileLock = lambda *a, **k: contextlib.nullcontext()
+    import filelock  # baselines.py imports FileLock from it when it writes
+
+    filelock.FileLock = lambda *a, **k: contextlib.nullcontext()
 write, paused = atomic.write_text, []
 
 def write_after_a_pause(path, text):
