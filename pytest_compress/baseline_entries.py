@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_compress.measure.latency import SPEEDUP_ESTIMATOR
 from pytest_compress.results import CaseResult
 from pytest_compress.spread import Spread
 
@@ -153,6 +154,8 @@ class LatencyBaseline:
     # "cuda-allocated"); None in entries recorded without it.
     peak_memory_bytes: int | None = None
     peak_memory_kind: str = ""
+    # How the speedups were estimated (``measure.latency.SPEEDUP_ESTIMATOR``); "" in older entries.
+    estimator: str = ""
 
 
 def latency_entry(result: CaseResult) -> dict[str, Any]:
@@ -163,6 +166,7 @@ def latency_entry(result: CaseResult) -> dict[str, Any]:
         "reference_ms": round(lat.reference_ms, 4),
         "compressed_ms": round(lat.compressed_ms, 4),
         "pairs": lat.pairs,
+        "estimator": SPEEDUP_ESTIMATOR,
     }
     if result.artifact_sha256:
         entry["artifact_sha256"] = result.artifact_sha256  # what was timed: see _check_same_update

@@ -285,6 +285,8 @@ def _check_latency(entry: dict[str, Any]) -> None:
         _positive(entry, key, "")
     if "pairs" in entry:
         _integer(entry, "pairs", "", low=1, high=10**9)
+    if "estimator" in entry:
+        _require(entry, "estimator", str)
     if "speedups" in entry:
         runs = _require(entry, "speedups", list)
         for i in range(len(runs)):

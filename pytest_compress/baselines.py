@@ -112,6 +112,7 @@ class BaselineStore:
                 speedups=tuple(float(v) for v in entry.get("speedups", ())),
                 peak_memory_bytes=int(entry["peak_memory"]["compressed_bytes"]) if "peak_memory" in entry else None,
                 peak_memory_kind=str(entry["peak_memory"]["compressed_kind"]) if "peak_memory" in entry else "",
+                estimator=str(entry.get("estimator", "")),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # the schema check should catch all
             raise schema.entry_error(path, nodeid, f"is malformed ({exc})") from None
@@ -156,10 +157,14 @@ class BaselineStore:
         recorded: a non-finite metric, drop, size or speedup never reaches a baseline file."""
         self._entries(result, nodeid, fingerprint)
 
-    def stage(self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None) -> None:
-        """Stage ``result`` for the next flush; a result ``check`` refuses stages nothing."""
+    def stage(
+        self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None, latency_only: bool = False
+    ) -> None:
+        """Stage ``result`` for the next flush (only its latency entry with ``latency_only``); a
+        result ``check`` refuses stages nothing."""
         quality, latency = self._entries(result, nodeid, fingerprint)
-        self._staged_quality.setdefault(self.quality_path(nodeid), {})[nodeid] = quality
+        if not latency_only:
+            self._staged_quality.setdefault(self.quality_path(nodeid), {})[nodeid] = quality
         if latency is not None and fingerprint is not None:
             lpath = self.latency_path(fingerprint)
             self._staged_latency.setdefault(lpath, (fingerprint, {}))[1][nodeid] = latency
@@ -325,7 +330,9 @@ class BaselineStore:
 
     def _merged_latency(self, old: Any, new: dict[str, Any]) -> dict[str, Any]:
         runs = new.get("speedups") or [new["speedup"]]
-        recorded = old.get("speedups") if isinstance(old, dict) else None
+        recorded = old.get("speedups", [old.get("speedup")]) if isinstance(old, dict) else None
+        if isinstance(old, dict) and old.get("estimator") != new.get("estimator"):
+            recorded = None  # timed another way: not comparable, so replaced, never mixed
         if isinstance(recorded, list) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in recorded
         ):

@@ -56,7 +56,7 @@ class CompressCheck:
         plan = self._plan(thresholds, machine)
         result = self._run(case, plan, machine)
         verdict = extensions.with_plugin_gates(item, result, thresholds, plan.decide(result))
-        if plan.update:
+        if plan.update or plan.update_latency:
             verdict = self._recordable(result, verdict, machine)
         result = result.with_verdict(verdict)
         item.stash[RESULT_KEY] = result
@@ -87,7 +87,7 @@ class CompressCheck:
         s, store = session.settings, session.baselines
         try:
             quality = None if s.update else store.quality(nodeid)
-            latency = None if s.update else store.latency(nodeid, machine)
+            latency = None if s.update or s.update_latency else store.latency(nodeid, machine)
         except BaselineFileError as exc:
             fail(f"baseline error: {exc}")
         return GatePlan(
@@ -98,6 +98,7 @@ class CompressCheck:
             quality_where=session.display_path(store.quality_path(nodeid)),
             latency_where=session.display_path(store.latency_path(machine)),
             update=s.update,
+            update_latency=s.update_latency,
             nodeid=nodeid,
         )
 
@@ -117,7 +118,7 @@ class CompressCheck:
             latency_limits=plan.speedup_limits,
             memory=s.memory or plan.thresholds.max_peak_memory_bytes is not None,
         )
-        if plan.update:
+        if plan.update or plan.update_latency:
             # Recording a baseline: spend the whole budget on every draw (no early stop once a limit
             # is settled), so the recorded run-to-run spread is the machine's, not a few pairs' noise.
             run = dataclasses.replace(run, latency_target_width=0.0)

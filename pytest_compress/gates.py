@@ -20,6 +20,7 @@ from pytest_compress.baseline_gates import (
     memory_baseline_gate,
 )
 from pytest_compress.baselines import LatencyBaseline, QualityBaseline
+from pytest_compress.measure.latency import SPEEDUP_ESTIMATOR
 from pytest_compress.results import MISSING, TOLERANCE, WRITTEN, CaseResult, Verdict
 from pytest_compress.thresholds import DEFAULT_POLICY, Gate, Policy, Thresholds, threshold_gates
 
@@ -39,13 +40,16 @@ class GatePlan:
     quality_where: str = ""
     latency_where: str = ""
     update: bool = False
+    update_latency: bool = False  # --compress-update-latency: quality compared, latency recorded
     nodeid: str = ""
 
     @property
     def speedup_limits(self) -> tuple[float, ...]:
         """Every speedup a gate compares the timing's interval with; empty when recording a
         baseline (no gate compares: the timing spends its whole budget)."""
-        return () if self.update else latency_limits(self.thresholds, self.latency, self.policy)
+        if self.update or self.update_latency:
+            return ()
+        return latency_limits(self.thresholds, self.latency, self.policy)
 
     def decide(self, result: CaseResult) -> Verdict:
         return decide(
@@ -56,6 +60,7 @@ class GatePlan:
             quality_where=self.quality_where,
             latency_where=self.latency_where,
             update=self.update,
+            update_latency=self.update_latency,
             nodeid=self.nodeid,
             policy=self.policy,
         )
@@ -82,6 +87,7 @@ def decide(
     update: bool,
     nodeid: str,
     policy: Policy = DEFAULT_POLICY,
+    update_latency: bool = False,
 ) -> Verdict:
     """All gates for one case -> a verdict with one-line reasons for every failed gate."""
     gates = threshold_gates(r, t, policy)
@@ -128,10 +134,17 @@ def decide(
                 "tolerances; refresh it with --compress-update-baselines"
             )
     if r.latency is not None and not update:
-        if latency is None:
+        if update_latency:
+            notes.append(f"latency baseline written to {latency_where}")
+        elif latency is None:
             notes.append(f"no latency baseline for this machine ({latency_where}): latency gated by in-run ratio only")
         else:
             gates.append(latency_baseline_gate(r, latency, t, latency_where, policy))
+            if latency.estimator != SPEEDUP_ESTIMATOR:
+                notes.append(
+                    f"{latency_where} timed this case with an older speedup estimator (median of pair ratios, "
+                    "which a carry-over between models makes unstable): refresh it with --compress-update-latency"
+                )
             stale.extend(latency_stale(r, latency, t, policy))
     if r.memory is not None and not update and latency is not None:
         memory_gate = memory_baseline_gate(r, latency, t, latency_where)

@@ -20,6 +20,7 @@ from pytest_compress.thresholds import MODES, Policy, Thresholds
 GROUP = "compress"
 REPORT = "--compress-report"
 UPDATE = "--compress-update-baselines"
+UPDATE_LATENCY = "--compress-update-latency"
 BASELINE_DIR = "--compress-baseline-dir"
 CACHE_DIR = "--compress-cache-dir"
 THREADS = "--compress-threads"
@@ -137,6 +138,14 @@ def add_options(parser: pytest.Parser) -> None:
         help="write/refresh baselines from this run instead of comparing against them. Default: compare.",
     )
     group.addoption(
+        UPDATE_LATENCY,
+        action="store_true",
+        dest="compress_update_latency",
+        help="refresh only this machine's latency baselines (baselines/latency/<machine>.json) from this "
+        "run; quality baselines are compared as usual and left as they are. A run that agrees with the "
+        "recorded ones is added to them, so repeated runs teach the baseline its run-to-run spread.",
+    )
+    group.addoption(
         BASELINE_DIR,
         metavar="DIR",
         dest="compress_baseline_dir",
@@ -246,6 +255,8 @@ class Settings:
     thresholds: Thresholds = field(default_factory=Thresholds)
     policy: Policy = field(default_factory=Policy)
     memory: bool = False  # --compress-memory
+    # --compress-update-latency (and not --compress-update-baselines, which records latency too)
+    update_latency: bool = False
 
 
 def _ini(config: pytest.Config, name: str, parse: Any) -> Any:
@@ -286,4 +297,5 @@ def read_settings(config: pytest.Config) -> Settings:
             strict_baselines=bool(opt.compress_strict_baselines or config.getini(INI_STRICT_BASELINES)),
         ),
         memory=bool(opt.compress_memory or config.getini(INI_MEMORY)),
+        update_latency=bool(opt.compress_update_latency) and not opt.compress_update,
     )

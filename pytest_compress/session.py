@@ -88,9 +88,9 @@ class CompressSession:
             return
         failed = False
         stale = self.stale_entries(session)
-        if self.settings.update:
-            try:
-                for path in self.baselines.flush(prune=stale):
+        if self.settings.update or self.settings.update_latency:
+            try:  # (a latency-only refresh prunes nothing: stale entries are only reported)
+                for path in self.baselines.flush(prune=stale if self.settings.update else None):
                     progress.report(f"baseline written: {self.display_path(path)}")
             except (BaselineFileError, OSError) as exc:
                 # Nothing was rewritten over an unreadable file; say so instead of a traceback.
@@ -168,10 +168,10 @@ class CompressSession:
         self.results.append(result)
         if not recordable(result):
             return  # never recorded: the failed test says why
-        if self.settings.update:
+        if self.settings.update or self.settings.update_latency:
             fp = Fingerprint(**result.fingerprint) if result.fingerprint else None
             try:
-                self.baselines.stage(result, nodeid, fp)
+                self.baselines.stage(result, nodeid, fp, latency_only=not self.settings.update)
             except BaselineFileError as exc:  # refused by the schema: said once, nothing staged
                 progress.report(f"ERROR: baseline not recorded: {exc}")
 

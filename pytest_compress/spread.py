@@ -148,7 +148,7 @@ def accumulate(
     and mixing both would widen the band over the change.
     """
     new = tuple(new)
-    if len(recorded) < 2 or not new:
+    if not recorded or not new:
         return new
     mean = statistics.fmean(recorded)
     b = band(recorded, confidence, floor=rel_floor * mean)

@@ -281,3 +281,63 @@ def test_a_nan_result_is_outside_any_spread() -> None:
     nan = compare_quality(_result(cmp_acc=float("nan"), ref=REF_B), base, Thresholds(), "b.json")
     assert [g.name for g in nan.gates if not g.ok] == ["accuracy-baseline"]
     assert not nan.stale
+
+
+def test_single_runs_accumulate_and_runs_timed_another_way_are_replaced(tmp_path: Path) -> None:
+    # --compress-update-latency records one run per refresh: the second agrees with the first
+    # (inside its tolerance band) and is added, so repeated refreshes build the spread.
+    _stage_runs(BaselineStore(tmp_path), (3.50,))
+    _stage_runs(BaselineStore(tmp_path), (3.40,))
+    assert BaselineStore(tmp_path).latency("s/t.py::a", FP).speedups == (3.50, 3.40)
+    assert accumulate((3.5,), (3.4,), 0.99, 0.15) == (3.5, 3.4)
+    assert accumulate((3.5,), (1.0,), 0.99, 0.15) == (1.0,)
+    # An entry from before the block estimator: its runs are not comparable, so they are replaced.
+    path = tmp_path / "latency" / f"{FP.slug}.json"
+    data = json.loads(path.read_text())
+    assert data["cases"]["s/t.py::a"]["estimator"] == "abba-blocks"
+    del data["cases"]["s/t.py::a"]["estimator"]
+    path.write_text(json.dumps(data))
+    assert BaselineStore(tmp_path).latency("s/t.py::a", FP).estimator == ""
+    _stage_runs(BaselineStore(tmp_path), (3.45,))
+    assert BaselineStore(tmp_path).latency("s/t.py::a", FP).speedups == ()  # one run: no list
+    assert json.loads(path.read_text())["cases"]["s/t.py::a"]["speedup"] == 3.45
+
+
+def test_an_entry_timed_with_the_old_estimator_says_to_refresh_it() -> None:
+    r = make_result(speedup=2.0)
+    old = LatencyBaseline(speedup=2.0, reference_ms=2.0, compressed_ms=1.0)
+    new = dataclasses.replace(old, estimator="abba-blocks")
+    kw = dict(quality=None, quality_where="q.json", latency_where="l.json", update=False, nodeid="t")
+    assert any("--compress-update-latency" in n for n in decide(r, Thresholds(), latency=old, **kw).notes)
+    assert not any("--compress-update-latency" in n for n in decide(r, Thresholds(), latency=new, **kw).notes)
+
+
+def test_update_latency_records_only_this_machines_latency_and_still_gates_quality(
+    project: pytest.Pytester,
+) -> None:
+    p = project.path
+    run = ("-p", "no:cacheprovider")
+    project.runpytest("--compress-update-baselines", "--compress-draws=1", *run).assert_outcomes(passed=2)
+    quality = p / "baselines" / "test_model.json"
+    (latency,) = (p / "baselines" / "latency").glob("*.json")
+    recorded_quality = quality.read_text()
+    before = {k: v["speedup"] for k, v in json.loads(latency.read_text())["cases"].items()}
+
+    result = project.runpytest("--compress-update-latency", "--compress-report=json:r.json", *run)
+    result.assert_outcomes(passed=2)
+    assert quality.read_text() == recorded_quality  # quality baselines untouched
+    after = json.loads(latency.read_text())["cases"]
+    for nodeid, speedup in before.items():  # the new run agreed, so it was added to the recorded one
+        assert after[nodeid]["speedups"][0] == speedup and len(after[nodeid]["speedups"]) == 2
+        assert after[nodeid]["estimator"] == "abba-blocks"
+    rows = json.loads((p / "r.json").read_text())["rows"]
+    assert all(r["baseline"]["comparison"] == "exact" for r in rows)  # quality was compared, as usual
+    assert all(any("latency baseline written" in n for n in r["notes"]) for r in rows)
+
+    # A quality regression still fails a latency-only refresh: the quality baselines gate as usual.
+    doc = json.loads(recorded_quality)
+    for entry in doc["cases"].values():
+        entry["size"]["compressed_bytes"] //= 2
+        entry["size"].pop("artifact_sha256", None)
+    quality.write_text(json.dumps(doc))
+    project.runpytest("--compress-update-latency", *run).assert_outcomes(failed=2)

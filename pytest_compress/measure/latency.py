@@ -5,6 +5,15 @@ Timing A then B in alternation (ABBA order, so neither always goes first) makes 
 same drift, and the per-pair ratio cancels it; absolute milliseconds are reported but never
 gate. The garbage collector is off while timing so a collection never lands in one sample.
 
+Why blocks of two pairs: a model timed right after the *other* model runs slower than one timed
+right after itself (a carry-over effect, measured in the README's "How latency is measured";
+an untimed call of the same model before every sample did not remove it). In ABBA order every
+second pair swaps which model pays it, so per-pair ratios come in two clusters, and their median
+lands anywhere in the gap between them. As in a crossover trial, each pair in reference-first order is
+combined with the next, compressed-first pair: the block's ratio is the geometric mean of the
+two, in which the carry-over cancels; the speedup and its interval are the median and its
+interval over blocks (``Timing.block_ratios``).
+
 When to stop: looking at the interval after every pair and stopping as soon as it clears a limit
 is optional stopping — it inflates the error rate the interval promises (each look is another
 chance for noise to clear the limit). So sampling is *group-sequential*: ``looks`` planned looks,
@@ -29,7 +38,7 @@ import math
 import statistics
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +50,11 @@ if TYPE_CHECKING:
     from torch import nn
 
 Clock = Callable[[], float]
+
+# What a speedup is (recorded in latency baselines: runs timed another way are not comparable):
+# the median over blocks of two pairs (``block_ratios``). Entries without it took the median of
+# per-pair ratios.
+SPEEDUP_ESTIMATOR = "abba-blocks"
 
 
 @dataclass(frozen=True)
@@ -56,12 +70,17 @@ class Timing:
         return tuple(r / c for r, c in zip(self.reference_s, self.compressed_s, strict=True) if c > 0)
 
     @property
+    def block_ratios(self) -> tuple[float, ...]:
+        """One ratio per block of two pairs (reference first, then compressed first)."""
+        return block_ratios(self.reference_s, self.compressed_s)
+
+    @property
     def speedup(self) -> float:
-        return statistics.median(self.ratios)
+        return statistics.median(self.block_ratios or self.ratios)
 
     @property
     def speedup_ci(self) -> tuple[float, float]:
-        return median_ci(self.ratios, self.confidence)
+        return median_ci(self.block_ratios or self.ratios, self.confidence)
 
     @property
     def reference_ms(self) -> float:
@@ -70,6 +89,17 @@ class Timing:
     @property
     def compressed_ms(self) -> float:
         return statistics.median(self.compressed_s) * 1e3
+
+
+def block_ratios(reference_s: Sequence[float], compressed_s: Sequence[float]) -> tuple[float, ...]:
+    """Geometric mean of the ratios of pairs 2i (reference first) and 2i + 1 (compressed first):
+    a carry-over from one model to the next cancels in it. A last, unmatched pair is left out."""
+    out = []
+    for i in range(0, min(len(reference_s), len(compressed_s)) - 1, 2):
+        r0, c0, r1, c1 = reference_s[i], compressed_s[i], reference_s[i + 1], compressed_s[i + 1]
+        if c0 > 0 and c1 > 0:
+            out.append(math.sqrt((r0 / c0) * (r1 / c1)))
+    return tuple(out)
 
 
 def _sample(fn: Callable[[], object], calls: int, clock: Clock) -> float:
@@ -108,7 +138,8 @@ def interleaved(
         reference()
         compressed()
     # Several calls per sample keep each sample well above the timer's resolution.
-    one = max(_sample(reference, 1, clock), _sample(compressed, 1, clock), 1e-9)
+    # (compressed first: the reference, which opens the first pair, then follows itself)
+    one = max(_sample(compressed, 1, clock), _sample(reference, 1, clock), 1e-9)
     calls = max(1, math.ceil(min_sample_s / one))
     ref_s: list[float] = []
     cmp_s: list[float] = []
@@ -126,7 +157,8 @@ def interleaved(
                 a = _sample(reference, calls, clock)
             ref_s.append(a)
             cmp_s.append(b)
-            if len(ref_s) < min_pairs:
+            # Looks only at whole blocks (an even number of pairs), unless max_pairs ends it.
+            if len(ref_s) < min_pairs or (len(ref_s) % 2 and len(ref_s) < max_pairs):
                 continue
             # Looks due so far: one per budget fraction elapsed (several at once count as one).
             due = min(looks, math.floor((clock() - start) / budget_s * looks))
@@ -134,7 +166,7 @@ def interleaved(
             if due <= done_looks and not last:
                 continue
             done_looks = max(due, done_looks + 1)
-            ratios = [a / b for a, b in zip(ref_s, cmp_s, strict=True) if b > 0]
+            ratios = block_ratios(ref_s, cmp_s) or [a / b for a, b in zip(ref_s, cmp_s, strict=True) if b > 0]
             if decided is not None:
                 if decided(median_ci(ratios, per_look)):
                     break
