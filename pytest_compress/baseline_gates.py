@@ -180,16 +180,23 @@ def _value(unit: str):  # noqa: ANN202
     return lambda v: fmt_metric(v, unit)
 
 
+# Recorded runs a latency entry needs before its own spread can widen the floor.
+MIN_LATENCY_RUNS = 5
+
+
 def latency_floor(base: LatencyBaseline, t: Thresholds, confidence: float) -> float:
     """The slowest speedup the latency baseline allows; the gate and the timing's stop rule share it
     (through ``gates.GatePlan``).
 
-    With recorded draws: the low end of the band one new run's speedup is expected in (its
-    half-width at least ``latency_tolerance``); without: ``latency_tolerance`` below the speedup.
+    With at least ``MIN_LATENCY_RUNS`` recorded runs: the low end of the band one new run's speedup
+    is expected in (its half-width at least ``latency_tolerance``); with fewer: ``latency_tolerance``
+    below their mean (a t band from 2-4 runs is too uncertain to use: with 3 runs its 99% half-width
+    is 11 sd).
     """
-    if len(base.speedups) >= 2:
-        return band(base.speedups, confidence, floor=t.latency_tolerance * statistics.fmean(base.speedups)).low
-    return base.speedup * (1 - t.latency_tolerance)
+    runs = base.speedups or (base.speedup,)
+    if len(runs) >= MIN_LATENCY_RUNS:
+        return band(runs, confidence, floor=t.latency_tolerance * statistics.fmean(runs)).low
+    return statistics.fmean(runs) * (1 - t.latency_tolerance)
 
 
 def latency_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, where: str, policy: Policy) -> Gate:
@@ -197,7 +204,7 @@ def latency_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, w
     lat = r.latency
     floor = latency_floor(base, t, policy.confidence)
     conf = f"{policy.confidence:.0%} {policy.mode}"
-    if len(base.speedups) >= 2:
+    if len(base.speedups) >= MIN_LATENCY_RUNS:
         # The band holds the recorded runs' spread (measured in one session); this run's interval
         # adds its own noise and whatever the load does between sessions: lenient fails only when
         # the whole interval lies below the band, strict unless it lies above the band's floor.
@@ -210,12 +217,14 @@ def latency_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, w
             f"spread ({spread} {fmt_ratio(floor)}; latency_tolerance {t.latency_tolerance:.0%} is its least "
             f"width) [{where}]",
         )
+    runs = base.speedups or (base.speedup,)
+    recorded = f" (mean of {len(runs)} recorded runs)" if len(runs) > 1 else ""
     return Gate(
         "latency-baseline",
         not policy.worse_than(lat.speedup_ci, floor, higher_is_better=True),
         f"speedup {fmt_ratio(lat.speedup)} {_ci(*lat.speedup_ci, fmt_ratio)} vs baseline "
-        f"{fmt_ratio(base.speedup)}: below {fmt_ratio(floor)} (latency_tolerance {t.latency_tolerance:.0%}, "
-        f"{conf}) [{where}]",
+        f"{fmt_ratio(statistics.fmean(runs))}{recorded}: below {fmt_ratio(floor)} (latency_tolerance "
+        f"{t.latency_tolerance:.0%}, {conf}) [{where}]",
     )
 
 

@@ -341,3 +341,16 @@ def test_update_latency_records_only_this_machines_latency_and_still_gates_quali
         entry["size"].pop("artifact_sha256", None)
     quality.write_text(json.dumps(doc))
     project.runpytest("--compress-update-latency", *run).assert_outcomes(failed=2)
+
+
+def test_fewer_than_five_recorded_runs_give_the_tolerance_around_their_mean() -> None:
+    t = Thresholds(latency_tolerance=0.2)
+    two = LatencyBaseline(4.0, 1.0, 0.25, speedups=(4.0, 3.6))  # a t band from 2 runs: 99% half-width 99 sd
+    assert latency_floor(two, t, 0.99) == pytest.approx(3.8 * 0.8)
+    one = LatencyBaseline(4.0, 1.0, 0.25)
+    assert latency_floor(one, t, 0.99) == pytest.approx(3.2)
+    r = make_result(speedup=2.9, speedup_ci=(2.8, 3.0))
+    kw = dict(quality=None, quality_where="q.json", latency_where="l.json", update=False, nodeid="t")
+    v = decide(r, t, latency=two, **kw)
+    assert "latency-baseline" in v.failed_gates
+    assert "vs baseline 3.80x (mean of 2 recorded runs): below 3.04x" in " ".join(v.reasons)
