@@ -29,3 +29,12 @@ def test_latency_drift_compares_a_run_with_the_mean_of_the_recorded_runs() -> No
     found = drifts(report, latency)
     assert [(t, mean, now) for _, t, mean, now in found] == [("a", 2.0, 1.5), ("b", 0.5, 0.55)]
     assert math.isclose(found[0][0], math.log(0.75))
+
+
+def test_carry_over_splits_reference_first_from_compressed_first_pairs() -> None:
+    from tools.carry_over import splits
+
+    # pairs 0, 2: reference first (ratio 2.0); pairs 1, 3: compressed first (ratio 3.0)
+    lat = {"reference_s": [2.0, 3.0, 2.0, 3.0], "compressed_s": [1.0, 1.0, 1.0, 1.0]}
+    report = {"results": [{"test_id": "a", "latency": lat}, {"test_id": "untimed", "latency": None}]}
+    assert splits(report) == [(1.5, "a", 2.0, 3.0)]
