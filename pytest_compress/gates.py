@@ -142,8 +142,9 @@ def decide(
             gates.append(latency_baseline_gate(r, latency, t, latency_where, policy))
             if latency.estimator != SPEEDUP_ESTIMATOR:
                 notes.append(
-                    f"{latency_where} timed this case with an older speedup estimator (median of pair ratios, "
-                    "which a carry-over between models makes unstable): refresh it with --compress-update-latency"
+                    f"{latency_where} timed this case with another speedup estimator "
+                    f"({latency.estimator or 'median of pair ratios'}; this version's: {SPEEDUP_ESTIMATOR}): "
+                    "refresh it with --compress-update-latency"
                 )
             stale.extend(latency_stale(r, latency, t, policy))
     if r.memory is not None and not update and latency is not None:

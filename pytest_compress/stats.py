@@ -37,6 +37,15 @@ def median_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float,
     return xs[k - 1], xs[n - k]
 
 
+def min_n_for_median_ci(confidence: float) -> int:
+    """Fewest values for which ``median_ci`` can keep ``confidence`` (below it, it returns the
+    sample's range, which covers less)."""
+    n = 1
+    while 2 * 0.5**n > 1 - confidence:
+        n += 1
+    return n
+
+
 def relative_width(values: Sequence[float], confidence: float = 0.95) -> float:
     """Width of the median's interval divided by the median (0.05 = +-2.5%)."""
     lo, hi = median_ci(values, confidence)

@@ -35,10 +35,21 @@ def test_speedup_is_median_of_block_ratios() -> None:
 
 def test_order_alternates_abba_after_warmup() -> None:
     clock = FakeClock()
-    interleaved(clock.work("A", 0.01), clock.work("B", 0.01), min_pairs=4, max_pairs=4, warmup=1, clock=clock)
+    interleaved(clock.work("A", 0.01), clock.work("B", 0.01), min_pairs=4, max_pairs=4, warmup=1, settle=0, clock=clock)
     # warm-up pair, one calibration call each (B first: A opens the first pair after itself),
     # then pairs in ABBA order (1 call per sample at 10 ms)
     assert "".join(clock.log) == "AB" + "BA" + "AB" + "BA" + "AB" + "BA"
+
+
+def test_each_sample_is_preceded_by_untimed_settling_calls_of_its_model() -> None:
+    clock = FakeClock()
+    t = interleaved(
+        clock.work("A", 0.01), clock.work("B", 0.004), min_pairs=2, max_pairs=2, warmup=0, settle=5,
+        settle_s=0.02, clock=clock,
+    )  # fmt: skip
+    # calibration B, A; then per sample: A settles 2 calls (20 ms / 10 ms), B 5 (the cap; 20 / 4)
+    assert "".join(clock.log) == "BA" + "AAA" + "BBBBBB" + "BBBBBB" + "AAA"
+    assert t.reference_s == pytest.approx((0.01, 0.01)) and t.compressed_s == pytest.approx((0.004, 0.004))
 
 
 def test_calls_per_sample_keep_samples_above_min_sample_time() -> None:
@@ -54,10 +65,15 @@ def test_calls_per_sample_keep_samples_above_min_sample_time() -> None:
     assert t.calls_per_sample == 20
 
 
-def test_budget_stops_after_min_pairs() -> None:
+def test_budget_stops_once_there_are_enough_blocks_for_the_confidence() -> None:
     clock = FakeClock()
+    t = interleaved(
+        clock.work("A", 0.1), clock.work("B", 0.1), min_pairs=5, max_pairs=1000, budget_s=0.5, confidence=0.9, looks=1,
+        clock=clock,
+    )  # fmt: skip
+    assert len(t.ratios) == 10  # 5 blocks: the fewest whose median interval keeps 90% (2 * 0.5**5 <= 0.1)
     t = interleaved(clock.work("A", 0.1), clock.work("B", 0.1), min_pairs=5, max_pairs=1000, budget_s=0.5, clock=clock)
-    assert len(t.ratios) == 6  # looks come at whole blocks of two pairs
+    assert len(t.ratios) == 16  # 95% over 4 looks: 98.75% per look needs 8 blocks
 
 
 def test_gc_disabled_while_timing_and_restored() -> None:
@@ -88,7 +104,7 @@ def test_noisy_ratios_keep_sampling_until_the_interval_is_narrow_or_budget_ends(
     def noisy() -> None:
         clock.now += next(costs)
 
-    t = interleaved(clock.work("A", 0.002), noisy, min_pairs=10, max_pairs=10_000, budget_s=1.0, clock=clock)
+    t = interleaved(clock.work("A", 0.002), noisy, min_pairs=10, max_pairs=10_000, budget_s=1.0, settle=0, clock=clock)
     assert len(t.ratios) > 10  # the interval never narrows: it ran until the budget
     assert clock.now >= 1.0
     lo, hi = t.speedup_ci
@@ -135,11 +151,12 @@ def test_with_limits_a_narrow_interval_that_straddles_a_limit_does_not_stop_samp
     from pytest_compress.measure.latency import clear_of
 
     t = interleaved(
-        clock.work("A", 0.010), cmp, budget_s=2.0, target_rel_width=0.10, decided=clear_of((0.975,)), clock=clock
-    )
+        clock.work("A", 0.010), cmp, budget_s=2.0, target_rel_width=0.10, decided=clear_of((0.975,)), settle=0,
+        clock=clock,
+    )  # fmt: skip
     lo, hi = t.speedup_ci
     assert lo < 0.975 < hi and clock.now >= 2.0  # undecided: it used the whole budget
-    t = interleaved(clock.work("A", 0.010), cmp, budget_s=2.0, target_rel_width=0.10, clock=clock)
+    t = interleaved(clock.work("A", 0.010), cmp, budget_s=2.0, target_rel_width=0.10, settle=0, clock=clock)
     assert len(t.ratios) == 26  # no limit: the narrow interval stops it at the first look (a quarter of 2 s)
 
 
@@ -157,7 +174,11 @@ def test_carry_over_from_the_other_model_cancels_in_blocks() -> None:
 
         return fn
 
-    t = interleaved(work("A", 0.004), work("B", 0.001), min_pairs=20, max_pairs=20, clock=clock)
+    t = interleaved(work("A", 0.004), work("B", 0.001), min_pairs=20, max_pairs=20, settle=0, clock=clock)
     assert sorted({round(r, 2) for r in t.ratios}) == [2.67, 6.0]
     assert t.block_ratios == pytest.approx((4.0,) * 10)
     assert t.speedup == pytest.approx(4.0) and t.speedup_ci == pytest.approx((4.0, 4.0))
+    # Settling calls before each sample (the default) time both models in their steady state:
+    # every pair gives the true ratio.
+    t = interleaved(work("A", 0.004), work("B", 0.001), min_pairs=20, max_pairs=20, clock=clock)
+    assert t.ratios == pytest.approx((4.0,) * 20)

@@ -13,7 +13,7 @@ from pytest_compress.baseline_gates import compare_quality, latency_ceiling, lat
 from pytest_compress.baselines import BaselineFileError, BaselineStore, LatencyBaseline, QualityBaseline
 from pytest_compress.fingerprint import Fingerprint
 from pytest_compress.gates import GatePlan, decide, latency_limits
-from pytest_compress.measure.latency import clear_of
+from pytest_compress.measure.latency import SPEEDUP_ESTIMATOR, clear_of
 from pytest_compress.results import DrawResult
 from pytest_compress.spread import MAX_RECORDED_RUNS, Spread, SpreadError, accumulate, band
 from pytest_compress.thresholds import Policy, Thresholds
@@ -294,7 +294,7 @@ def test_single_runs_accumulate_and_runs_timed_another_way_are_replaced(tmp_path
     # An entry from before the block estimator: its runs are not comparable, so they are replaced.
     path = tmp_path / "latency" / f"{FP.slug}.json"
     data = json.loads(path.read_text())
-    assert data["cases"]["s/t.py::a"]["estimator"] == "abba-blocks"
+    assert data["cases"]["s/t.py::a"]["estimator"] == SPEEDUP_ESTIMATOR
     del data["cases"]["s/t.py::a"]["estimator"]
     path.write_text(json.dumps(data))
     assert BaselineStore(tmp_path).latency("s/t.py::a", FP).estimator == ""
@@ -306,9 +306,11 @@ def test_single_runs_accumulate_and_runs_timed_another_way_are_replaced(tmp_path
 def test_an_entry_timed_with_the_old_estimator_says_to_refresh_it() -> None:
     r = make_result(speedup=2.0)
     old = LatencyBaseline(speedup=2.0, reference_ms=2.0, compressed_ms=1.0)
-    new = dataclasses.replace(old, estimator="abba-blocks")
+    new = dataclasses.replace(old, estimator=SPEEDUP_ESTIMATOR)
+    unsettled = dataclasses.replace(old, estimator="abba-blocks")  # blocks, but no settling calls
     kw = dict(quality=None, quality_where="q.json", latency_where="l.json", update=False, nodeid="t")
     assert any("--compress-update-latency" in n for n in decide(r, Thresholds(), latency=old, **kw).notes)
+    assert any("(abba-blocks;" in n for n in decide(r, Thresholds(), latency=unsettled, **kw).notes)
     assert not any("--compress-update-latency" in n for n in decide(r, Thresholds(), latency=new, **kw).notes)
 
 
@@ -329,7 +331,7 @@ def test_update_latency_records_only_this_machines_latency_and_still_gates_quali
     after = json.loads(latency.read_text())["cases"]
     for nodeid, speedup in before.items():  # the new run agreed, so it was added to the recorded one
         assert after[nodeid]["speedups"][0] == speedup and len(after[nodeid]["speedups"]) == 2
-        assert after[nodeid]["estimator"] == "abba-blocks"
+        assert after[nodeid]["estimator"] == SPEEDUP_ESTIMATOR
     rows = json.loads((p / "r.json").read_text())["rows"]
     assert all(r["baseline"]["comparison"] == "exact" for r in rows)  # quality was compared, as usual
     assert all(any("latency baseline written" in n for n in r["notes"]) for r in rows)

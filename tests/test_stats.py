@@ -37,3 +37,12 @@ def test_relative_width_and_validation() -> None:
         median_ci([])
     with pytest.raises(ValueError):
         median_ci([1.0], confidence=1.0)
+
+
+def test_min_n_for_median_ci_is_the_fewest_values_whose_range_keeps_the_confidence() -> None:
+    from pytest_compress.stats import min_n_for_median_ci
+
+    for confidence in (0.9, 0.95, 0.99, 0.9975):
+        n = min_n_for_median_ci(confidence)
+        # P(the median lies outside the sample's range) = 2 * 0.5**n
+        assert 2 * 0.5**n <= 1 - confidence < 2 * 0.5 ** (n - 1)

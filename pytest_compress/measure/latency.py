@@ -5,14 +5,21 @@ Timing A then B in alternation (ABBA order, so neither always goes first) makes 
 same drift, and the per-pair ratio cancels it; absolute milliseconds are reported but never
 gate. The garbage collector is off while timing so a collection never lands in one sample.
 
-Why blocks of two pairs: a model timed right after the *other* model runs slower than one timed
-right after itself (a carry-over effect, measured in the README's "How latency is measured";
-an untimed call of the same model before every sample did not remove it). In ABBA order every
-second pair swaps which model pays it, so per-pair ratios come in two clusters, and their median
-lands anywhere in the gap between them. As in a crossover trial, each pair in reference-first order is
-combined with the next, compressed-first pair: the block's ratio is the geometric mean of the
-two, in which the carry-over cancels; the speedup and its interval are the median and its
-interval over blocks (``Timing.block_ratios``).
+Why settling calls: a model timed right after the *other* model runs slower than one timed right
+after itself (a carry-over: caches, branch predictors, whatever the other model's weights and
+code pushed out), and it takes a few calls to recover — ResNet-18's int8 model, 1.05 ms in its
+steady state, takes 1.99 ms on its first call after the float reference and 1.30, 1.20, 1.12 ms
+on the next (README, "How it measures"). How large that cold start is depends on the rest of the
+process and the machine, so speedups that include it moved by a third between runs. Each sample is
+therefore preceded by untimed calls of the same model (``settle``, at most ``settle_s`` of them),
+and the speedup is a steady-state one, like every per-call benchmark's.
+
+Why blocks of two pairs: what remains of the carry-over favours whichever model followed itself.
+In ABBA order every second pair swaps which model that is, so, as in a crossover trial, each pair
+in reference-first order is combined with the next, compressed-first pair: the block's ratio is
+the geometric mean of the two, in which a carry-over cancels; the speedup and its interval are the
+median and its interval over blocks (``Timing.block_ratios``). Every look has at least the blocks
+its interval needs to keep its confidence (``min_n_for_median_ci``), even past the budget.
 
 When to stop: looking at the interval after every pair and stopping as soon as it clears a limit
 is optional stopping — it inflates the error rate the interval promises (each look is another
@@ -43,7 +50,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pytest_compress.results import LatencyResult
-from pytest_compress.stats import median_ci, relative_width
+from pytest_compress.stats import median_ci, min_n_for_median_ci, relative_width
 
 if TYPE_CHECKING:
     import torch
@@ -52,9 +59,9 @@ if TYPE_CHECKING:
 Clock = Callable[[], float]
 
 # What a speedup is (recorded in latency baselines: runs timed another way are not comparable):
-# the median over blocks of two pairs (``block_ratios``). Entries without it took the median of
-# per-pair ratios.
-SPEEDUP_ESTIMATOR = "abba-blocks"
+# the median over blocks of two pairs (``block_ratios``) of samples timed after settling calls.
+# Older entries: "abba-blocks" (no settling calls), "" (median of per-pair ratios).
+SPEEDUP_ESTIMATOR = "abba-blocks-settled"
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,9 @@ def block_ratios(reference_s: Sequence[float], compressed_s: Sequence[float]) ->
     return tuple(out)
 
 
-def _sample(fn: Callable[[], object], calls: int, clock: Clock) -> float:
+def _sample(fn: Callable[[], object], calls: int, clock: Clock, settle: int = 0) -> float:
+    for _ in range(settle):
+        fn()
     start = clock()
     for _ in range(calls):
         fn()
@@ -127,6 +136,8 @@ def interleaved(
     looks: int = 4,
     warmup: int = 3,
     min_sample_s: float = 0.002,
+    settle: int = 5,
+    settle_s: float = 0.02,
     clock: Clock = time.perf_counter,
 ) -> Timing:
     if min_pairs < 1 or max_pairs < min_pairs:
@@ -134,13 +145,19 @@ def interleaved(
     if looks < 1:
         raise ValueError(f"need looks >= 1, got {looks}")
     per_look = look_confidence(confidence, looks)
+    # Every look needs enough blocks for its interval to keep its confidence (fewer give the
+    # blocks' range, which covers less): that many pairs are taken even past the budget.
+    min_pairs = min(max_pairs, max(min_pairs, 2 * min_n_for_median_ci(per_look)))
     for _ in range(warmup):
         reference()
         compressed()
     # Several calls per sample keep each sample well above the timer's resolution.
     # (compressed first: the reference, which opens the first pair, then follows itself)
-    one = max(_sample(compressed, 1, clock), _sample(reference, 1, clock), 1e-9)
-    calls = max(1, math.ceil(min_sample_s / one))
+    one_cmp, one_ref = _sample(compressed, 1, clock), _sample(reference, 1, clock)
+    calls = max(1, math.ceil(min_sample_s / max(one_cmp, one_ref, 1e-9)))
+    # Untimed calls before each sample, so it is timed in the model's steady state, not while it
+    # recovers from the other model's run (up to ``settle`` calls, within ``settle_s``).
+    settle_ref, settle_cmp = (min(settle, int(settle_s / max(one, 1e-9))) for one in (one_ref, one_cmp))
     ref_s: list[float] = []
     cmp_s: list[float] = []
     done_looks = 0
@@ -150,11 +167,11 @@ def interleaved(
         start = clock()
         while len(ref_s) < max_pairs:
             if len(ref_s) % 2 == 0:
-                a = _sample(reference, calls, clock)
-                b = _sample(compressed, calls, clock)
+                a = _sample(reference, calls, clock, settle_ref)
+                b = _sample(compressed, calls, clock, settle_cmp)
             else:
-                b = _sample(compressed, calls, clock)
-                a = _sample(reference, calls, clock)
+                b = _sample(compressed, calls, clock, settle_cmp)
+                a = _sample(reference, calls, clock, settle_ref)
             ref_s.append(a)
             cmp_s.append(b)
             # Looks only at whole blocks (an even number of pairs), unless max_pairs ends it.
