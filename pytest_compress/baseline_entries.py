@@ -157,6 +157,11 @@ class LatencyBaseline:
     # How the speedups were estimated (``measure.latency.SPEEDUP_ESTIMATOR``); "" in older entries.
     estimator: str = ""
 
+    @property
+    def runs(self) -> tuple[float, ...]:
+        """The recorded runs' speedups (one, in an entry without a list)."""
+        return self.speedups or (self.speedup,)
+
 
 def latency_entry(result: CaseResult) -> dict[str, Any]:
     assert result.latency is not None

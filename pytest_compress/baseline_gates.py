@@ -193,7 +193,7 @@ def latency_floor(base: LatencyBaseline, t: Thresholds, confidence: float) -> fl
     below their mean (a t band from 2-4 runs is too uncertain to use: with 3 runs its 99% half-width
     is 11 sd).
     """
-    runs = base.speedups or (base.speedup,)
+    runs = base.runs
     if len(runs) >= MIN_LATENCY_RUNS:
         return band(runs, confidence, floor=t.latency_tolerance * statistics.fmean(runs)).low
     return statistics.fmean(runs) * (1 - t.latency_tolerance)
@@ -217,7 +217,7 @@ def latency_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, w
             f"spread ({spread} {fmt_ratio(floor)}; latency_tolerance {t.latency_tolerance:.0%} is its least "
             f"width) [{where}]",
         )
-    runs = base.speedups or (base.speedup,)
+    runs = base.runs
     recorded = f" (mean of {len(runs)} recorded runs)" if len(runs) > 1 else ""
     return Gate(
         "latency-baseline",
@@ -249,7 +249,7 @@ def memory_baseline_gate(r: CaseResult, base: LatencyBaseline, t: Thresholds, wh
 def latency_ceiling(base: LatencyBaseline, t: Thresholds, confidence: float) -> float:
     """The fastest speedup the latency baseline expects: the floor's mirror image about the
     baseline's centre. A run confidently above it finds the baseline stale."""
-    center = statistics.fmean(base.speedups) if len(base.speedups) >= 2 else base.speedup
+    center = statistics.fmean(base.runs)
     return 2 * center - latency_floor(base, t, confidence)
 
 

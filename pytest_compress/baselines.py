@@ -152,16 +152,40 @@ class BaselineStore:
 
     # -- writing (staged, flushed once) -----------------------------------------------------------
 
-    def check(self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None) -> None:
+    def check(
+        self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None, latency_only: bool = False
+    ) -> None:
         """Raise ``BaselineValueError`` (naming the test id and field) unless ``result`` can be
-        recorded: a non-finite metric, drop, size or speedup never reaches a baseline file."""
+        recorded: a non-finite metric, drop, size or speedup never reaches a baseline file; with
+        ``latency_only``, neither does the timing of an artifact other than the one this machine's
+        quality entry describes (``_check_same_update`` would refuse the pair on the next read)."""
         self._entries(result, nodeid, fingerprint)
+        if latency_only and fingerprint is not None:
+            self._check_latency_only(result, nodeid, fingerprint)
+
+    def _check_latency_only(self, result: CaseResult, nodeid: str, fingerprint: Fingerprint) -> None:
+        qpath = self.quality_path(nodeid)
+        try:
+            quality = self._entry(qpath, nodeid, schema.QUALITY)
+        except BaselineFileError:
+            return  # the quality comparison reports that file's own problem
+        if not quality or quality.get("latency_file") != fingerprint.slug:
+            return  # recorded on another machine: its artifact may differ (retrained weights)
+        described = quality.get("size", {}).get("artifact_sha256")
+        if described and result.artifact_sha256 and described != result.artifact_sha256:
+            raise BaselineFileError(
+                f"{nodeid}: latency not recorded in {self.latency_path(fingerprint)}: this run compressed artifact "
+                f"{result.artifact_sha256[:12]}, but the quality entry in {qpath}, recorded on this machine, "
+                f"describes artifact {described[:12]}; a latency-only refresh times only what the quality "
+                "baselines describe. Fix what changed the artifact, or re-create both with --compress-update-baselines"
+            )
 
     def stage(
         self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None, latency_only: bool = False
     ) -> None:
         """Stage ``result`` for the next flush (only its latency entry with ``latency_only``); a
         result ``check`` refuses stages nothing."""
+        self.check(result, nodeid, fingerprint, latency_only)
         quality, latency = self._entries(result, nodeid, fingerprint)
         if not latency_only:
             self._staged_quality.setdefault(self.quality_path(nodeid), {})[nodeid] = quality

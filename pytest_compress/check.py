@@ -57,7 +57,7 @@ class CompressCheck:
         result = self._run(case, plan, machine)
         verdict = extensions.with_plugin_gates(item, result, thresholds, plan.decide(result))
         if plan.update or plan.update_latency:
-            verdict = self._recordable(result, verdict, machine)
+            verdict = self._recordable(result, verdict, machine, latency_only=not plan.update)
         result = result.with_verdict(verdict)
         item.stash[RESULT_KEY] = result
         if verdict.stale:
@@ -137,12 +137,12 @@ class CompressCheck:
             fail(str(misuse))
         return result
 
-    def _recordable(self, result: CaseResult, verdict: Verdict, machine: Fingerprint) -> Verdict:
+    def _recordable(self, result: CaseResult, verdict: Verdict, machine: Fingerprint, latency_only: bool) -> Verdict:
         """Recording: what the baseline store would refuse to stage fails this test, by name."""
         if "non-finite" in verdict.failed_gates:
             return verdict  # already failed, and never recorded
         try:
-            self._session.baselines.check(result, self._item.nodeid, machine)
+            self._session.baselines.check(result, self._item.nodeid, machine, latency_only)
         except BaselineFileError as exc:
             return dataclasses.replace(
                 verdict,

@@ -344,6 +344,18 @@ def test_update_latency_records_only_this_machines_latency_and_still_gates_quali
     quality.write_text(json.dumps(doc))
     project.runpytest("--compress-update-latency", *run).assert_outcomes(failed=2)
 
+    # A quality entry recorded on this machine that describes another artifact: the refresh must
+    # not time this one into the latency file (the next read would find the two files disagree).
+    doc = json.loads(recorded_quality)
+    for entry in doc["cases"].values():
+        entry["size"]["artifact_sha256"] = "0" * 64
+    quality.write_text(json.dumps(doc))
+    timed = latency.read_text()
+    result = project.runpytest("--compress-update-latency", *run)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*latency not recorded in*describes artifact 000000000000*"])
+    assert latency.read_text() == timed
+
 
 def test_fewer_than_five_recorded_runs_give_the_tolerance_around_their_mean() -> None:
     t = Thresholds(latency_tolerance=0.2)

@@ -38,3 +38,24 @@ def test_carry_over_splits_reference_first_from_compressed_first_pairs() -> None
     lat = {"reference_s": [2.0, 3.0, 2.0, 3.0], "compressed_s": [1.0, 1.0, 1.0, 1.0]}
     report = {"results": [{"test_id": "a", "latency": lat}, {"test_id": "untimed", "latency": None}]}
     assert splits(report) == [(1.5, "a", 2.0, 3.0)]
+
+
+def test_settle_decay_times_each_call_after_the_switch() -> None:
+    import time
+
+    from tools.settle_decay import after_switch, table
+
+    state = {"last": ""}
+
+    def model(name: str, seconds: float):
+        def run() -> None:
+            # the first call after the other model costs 5 ms more
+            time.sleep(seconds + (0.005 if state["last"] not in ("", name) else 0.0))
+            state["last"] = name
+
+        return run
+
+    ms = after_switch(model("r", 0.0), model("c", 0.001), calls=3, reps=3)
+    assert ms[0] > 5.5 and ms[1] < 5.0 and ms[2] < 5.0
+    text = table([{"case": "s.py::t[a]", "compressed_after_reference": ms, "reference_after_compressed": ms}], 3)
+    assert "| `t[a]` | compressed |" in text and text.count("\n") == 3

@@ -83,11 +83,11 @@ class Timing:
 
     @property
     def speedup(self) -> float:
-        return statistics.median(self.block_ratios or self.ratios)
+        return statistics.median(speedup_units(self.reference_s, self.compressed_s))
 
     @property
     def speedup_ci(self) -> tuple[float, float]:
-        return median_ci(self.block_ratios or self.ratios, self.confidence)
+        return median_ci(speedup_units(self.reference_s, self.compressed_s), self.confidence)
 
     @property
     def reference_ms(self) -> float:
@@ -107,6 +107,12 @@ def block_ratios(reference_s: Sequence[float], compressed_s: Sequence[float]) ->
         if c0 > 0 and c1 > 0:
             out.append(math.sqrt((r0 / c0) * (r1 / c1)))
     return tuple(out)
+
+
+def speedup_units(reference_s: Sequence[float], compressed_s: Sequence[float]) -> tuple[float, ...]:
+    """What the speedup is the median of: block ratios, or pair ratios while there is no block."""
+    blocks = block_ratios(reference_s, compressed_s)
+    return blocks or tuple(r / c for r, c in zip(reference_s, compressed_s, strict=True) if c > 0)
 
 
 def _sample(fn: Callable[[], object], calls: int, clock: Clock, settle: int = 0) -> float:
@@ -183,7 +189,7 @@ def interleaved(
             if due <= done_looks and not last:
                 continue
             done_looks = max(due, done_looks + 1)
-            ratios = block_ratios(ref_s, cmp_s) or [a / b for a, b in zip(ref_s, cmp_s, strict=True) if b > 0]
+            ratios = speedup_units(ref_s, cmp_s)
             if decided is not None:
                 if decided(median_ci(ratios, per_look)):
                     break
