@@ -39,11 +39,12 @@ class Thresholds:
     # refreshes in later sessions add to it (spread.accumulate); this floor covers what the
     # recorded runs have not seen yet: how far a speedup moves from one session to the next on a
     # shared machine. Measured on the 2-core machine that recorded baselines/latency (README,
-    # "How the gates decide": tools/latency_drift.py): per case, a later session's speedup against
-    # the recorded mean moved by up to -21% (ViT fp16 0.55x -> 0.44x, which failed CI at the 15%
-    # this default used to be). 30% covers the largest move seen with room; a case must lose more
-    # than that before the per-machine baseline fails it (min_speedup gates in-run, unaffected).
-    latency_tolerance: float = 0.30
+    # "How the gates decide": tools/latency_drift.py). Before samples were timed in the steady
+    # state (settling calls, measure/latency.py) speedups fell by up to 22% between sessions and
+    # the default was 30%, which let a 33% slower compressed forward (speedup -31%) pass. Settled,
+    # two full-suite runs of 116 cases differed by at most -4.6% / +18.6%: 20% catches that
+    # slowdown and leaves room for a between-session move four times the largest fall seen.
+    latency_tolerance: float = 0.20
     # Relative growth of the compressed model's peak memory over the per-machine baseline before
     # a case fails; 1 MiB more is always allowed (page-granular noise of tiny models).
     memory_tolerance: float = 0.10
