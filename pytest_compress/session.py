@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,14 +51,6 @@ class CompressSession:
             return str(path)
 
     # -- hooks ------------------------------------------------------------------------------------
-
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if self.is_worker():
-            import torch
-
-            # Workers train at the same time: each gets its share of the cores, so two trainings
-            # do not oversubscribe them (timing sets its own thread count, --compress-threads).
-            torch.set_num_threads(worker_threads(self.config.workerinput, available_cores()))  # type: ignore[attr-defined]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.is_worker():  # a worker's progress lines, printed as its report arrives
@@ -242,18 +233,6 @@ def header_lines(results: list[CaseResult], threads: object, device: str, update
         f"threads={threads} device={device} machine={', '.join(sorted(fps)) or '-'}"
         + ("  [baselines updated]" if update else ""),
     ]
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def worker_threads(workerinput: dict[str, Any], cores: int) -> int:
-    """Torch threads for one of ``workercount`` xdist workers on ``cores`` cores."""
-    return max(1, cores // max(1, int(workerinput.get("workercount", 1))))
 
 
 def recordable(result: CaseResult) -> bool:

@@ -229,24 +229,3 @@ def test_unusable_lock_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(timing_lock.TimingLockError, match=r"timing lock .*a-file/t.lock cannot be taken"):
         with timing_lock.held(blocker / "t.lock"):
             pass
-
-
-def test_each_worker_trains_on_its_share_of_the_cores(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_compress.session import available_cores, worker_threads
-
-    assert worker_threads({"workercount": 2}, 2) == 1
-    assert worker_threads({"workercount": 2}, 16) == 8
-    assert worker_threads({"workercount": 4}, 2) == 1  # never 0
-    assert worker_threads({}, 4) == 4
-    pytester.makepyfile(
-        test_threads="""
-        import os, torch
-        def test_threads():
-            with open(os.environ["THREADS_LOG"], "a") as f:
-                f.write(f"{torch.get_num_threads()}\\n")
-        """
-    )
-    log = pytester.path / "threads.log"
-    monkeypatch.setenv("THREADS_LOG", str(log))
-    pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=1)
-    assert log.read_text().split() == [str(max(1, available_cores() // 2))]
