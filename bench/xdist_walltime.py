@@ -68,6 +68,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="xdist workers of the parallel runs. Default: 2.")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    parser.add_argument(
+        "--only", choices=("cold", "warm"), default=None, help="run only the cold (or warm) pair; warm needs cold first"
+    )
     parser.add_argument("selection", nargs="+", help="pytest arguments, after --: paths, -k, -m ...")
     args = parser.parse_args()
     selection = [a for a in args.selection if a != "--"]
@@ -76,7 +79,7 @@ def main() -> None:
         plan = []  # (label, workers, command, report)
         for workers in (0, args.workers):
             cache = root / f"cache-n{workers}"
-            for temp in ("cold", "warm"):
+            for temp in ("cold",) if args.only == "cold" else ("cold", "warm"):
                 report = root / f"{temp}-n{workers}.json"
                 plan.append((temp, workers, command(selection, workers, cache, report), report))
         if args.dry_run:
@@ -89,13 +92,14 @@ def main() -> None:
             seconds[temp, workers] = run(cmd)
         reports = {(temp, workers): report for temp, workers, _, report in plan}
         n = args.workers
+        only = f" --only {args.only}" if args.only else ""
         lines = [
-            f"`python bench/xdist_walltime.py --workers {n} -- {shlex.join(selection)}` on {cpu_line()}:",
+            f"`python bench/xdist_walltime.py --workers {n}{only} -- {shlex.join(selection)}` on {cpu_line()}:",
             "",
             f"| cache | -n 0 wall | -n {n} wall | -n {n} / -n 0 | same verdicts | timing-lock wait (-n {n}, sum) |",
             "|---|---|---|---|---|---|",
         ]
-        for temp in ("cold", "warm"):
+        for temp in sorted({temp for temp, _ in seconds}):
             (s0, rc0), (sn, rcn) = seconds[temp, 0], seconds[temp, n]
             v0, vn = verdicts(reports[temp, 0]), verdicts(reports[temp, n])
             same = "-" if not v0 and not vn else ("yes" if v0 == vn else "**no**")
