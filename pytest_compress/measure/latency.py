@@ -7,9 +7,9 @@ gate. The garbage collector is off while timing so a collection never lands in o
 
 Why settling calls: a model timed right after the *other* model runs slower than one timed right
 after itself (a carry-over: caches, branch predictors, whatever the other model's weights and
-code pushed out), and it takes a few calls to recover — ResNet-18's int8 model, 1.05 ms in its
-steady state, takes 1.99 ms on its first call after the float reference and 1.30, 1.20, 1.12 ms
-on the next (README, "How it measures"). How large that cold start is depends on the rest of the
+code pushed out), and it takes a few calls to recover — ResNet-18's int8 model, about 1.0 ms in
+its steady state, took 1.86 ms on its first call after the float reference and 1.39, 1.28, 1.20 ms
+on the next (``tools/settle_decay.py``; README, "How it measures"). How large that cold start is depends on the rest of the
 process and the machine, so speedups that include it moved by a third between runs. Each sample is
 therefore preceded by untimed calls of the same model (``settle``, at most ``settle_s`` of them),
 and the speedup is a steady-state one, like every per-call benchmark's.
