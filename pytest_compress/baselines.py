@@ -122,21 +122,25 @@ class BaselineStore:
     def _check_same_update(self, nodeid: str, fingerprint: Fingerprint, timed: Any) -> None:
         """A quality entry written with this machine's latency entry must describe the artifact
         that latency entry timed."""
-        qpath, name = self.quality_path(nodeid), nodeid
-        try:
-            quality = self._entry(qpath, name, schema.QUALITY)
-        except BaselineFileError:
-            return  # quality() reports that file's own problem
-        if not quality or quality.get("latency_file") != fingerprint.slug:
-            return
-        described = quality.get("size", {}).get("artifact_sha256")
+        described = self._described_here(nodeid, fingerprint)
         if timed and described and timed != described:
             raise BaselineFileError(
                 f"{self.latency_path(fingerprint)}: entry {nodeid!r} timed artifact {str(timed)[:12]} but its "
-                f"quality entry in {qpath} describes artifact {str(described)[:12]}: an update was cut short "
-                "between the two files, so they do not belong together; re-create both with "
+                f"quality entry in {self.quality_path(nodeid)} describes artifact {str(described)[:12]}: an update "
+                "was cut short between the two files, so they do not belong together; re-create both with "
                 "--compress-update-baselines"
             )
+
+    def _described_here(self, nodeid: str, fingerprint: Fingerprint) -> Any:
+        """The artifact digest of ``nodeid``'s quality entry if it was written with this machine's
+        latency entry (else None: another machine's artifact may differ, retrained weights)."""
+        try:
+            quality = self._entry(self.quality_path(nodeid), nodeid, schema.QUALITY)
+        except BaselineFileError:
+            return None  # quality() reports that file's own problem
+        if not quality or quality.get("latency_file") != fingerprint.slug:
+            return None
+        return quality.get("size", {}).get("artifact_sha256")
 
     def _entry(self, path: Path, name: str, kind: str) -> dict[str, Any] | None:
         """The valid entry ``name`` of ``path``; None when absent; an error when malformed (null too)."""
@@ -160,24 +164,18 @@ class BaselineStore:
         ``latency_only``, neither does the timing of an artifact other than the one this machine's
         quality entry describes (``_check_same_update`` would refuse the pair on the next read)."""
         self._entries(result, nodeid, fingerprint)
-        if latency_only and fingerprint is not None:
+        if latency_only:
             self._check_latency_only(result, nodeid, fingerprint)
 
-    def _check_latency_only(self, result: CaseResult, nodeid: str, fingerprint: Fingerprint) -> None:
-        qpath = self.quality_path(nodeid)
-        try:
-            quality = self._entry(qpath, nodeid, schema.QUALITY)
-        except BaselineFileError:
-            return  # the quality comparison reports that file's own problem
-        if not quality or quality.get("latency_file") != fingerprint.slug:
-            return  # recorded on another machine: its artifact may differ (retrained weights)
-        described = quality.get("size", {}).get("artifact_sha256")
+    def _check_latency_only(self, result: CaseResult, nodeid: str, fingerprint: Fingerprint | None) -> None:
+        described = None if fingerprint is None else self._described_here(nodeid, fingerprint)
         if described and result.artifact_sha256 and described != result.artifact_sha256:
             raise BaselineFileError(
                 f"{nodeid}: latency not recorded in {self.latency_path(fingerprint)}: this run compressed artifact "
-                f"{result.artifact_sha256[:12]}, but the quality entry in {qpath}, recorded on this machine, "
-                f"describes artifact {described[:12]}; a latency-only refresh times only what the quality "
-                "baselines describe. Fix what changed the artifact, or re-create both with --compress-update-baselines"
+                f"{result.artifact_sha256[:12]}, but the quality entry in {self.quality_path(nodeid)}, recorded on "
+                f"this machine, describes artifact {str(described)[:12]}; a latency-only refresh times only what "
+                "the quality baselines describe. Fix what changed the artifact, or re-create both with "
+                "--compress-update-baselines"
             )
 
     def stage(
@@ -185,9 +183,10 @@ class BaselineStore:
     ) -> None:
         """Stage ``result`` for the next flush (only its latency entry with ``latency_only``); a
         result ``check`` refuses stages nothing."""
-        self.check(result, nodeid, fingerprint, latency_only)
         quality, latency = self._entries(result, nodeid, fingerprint)
-        if not latency_only:
+        if latency_only:
+            self._check_latency_only(result, nodeid, fingerprint)
+        else:
             self._staged_quality.setdefault(self.quality_path(nodeid), {})[nodeid] = quality
         if latency is not None and fingerprint is not None:
             lpath = self.latency_path(fingerprint)
