@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -54,6 +56,11 @@ class ModelStore:
 
     cache: ModelCache
     device: str = "cpu"
+    # Torch threads for training (and, through run_case, for everything a case computes). Part of
+    # the cache key: the thread count changes how reductions split, so 1 and 2 threads train
+    # different weights (digits-cnn: digests f40b16f950ab vs 6f0fce0e4047). Fixed by configuration,
+    # never by the core count or by how many xdist workers share the machine.
+    threads: int = 1
     _refs: dict[tuple[str, int], Reference | BaseException] = field(default_factory=dict)
 
     def get(self, name: str, draw: int = 0) -> Reference:
@@ -91,7 +98,7 @@ class ModelStore:
                 build=spec.build,
                 train=spec.train,
                 # Draw 0 keeps the key it always had; other draws are other models.
-                settings=dict(spec.settings) | ({"draw": draw} if draw else {}),
+                settings=dict(spec.settings) | {"torch_threads": self.threads} | ({"draw": draw} if draw else {}),
                 train_data=spec.train_data,
             )
             # A cache entry that does not load cleanly into this module is a miss: reported and retrained
@@ -103,7 +110,8 @@ class ModelStore:
                     progress.report(f"training {label} (no valid cache entry) ...")
                     start = time.perf_counter()
                     torch.manual_seed(seed)
-                    spec.train(module, spec.train_data)
+                    with torch_threads(self.threads):
+                        spec.train(module, spec.train_data)
                     trained.append(time.perf_counter() - start)
                     path = self.cache.save(name, key, module.state_dict(), {"settings": repr(dict(spec.settings))})
                     progress.report(f"trained {label} in {trained[0]:.1f} s -> {path}")
@@ -143,6 +151,17 @@ class ModelStore:
 
 
 # The store and draw a model's spec is being made for: lets a spec measure with another model.
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block on ``n`` torch threads, then put the previous count back."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 _MAKING: ContextVar[tuple[ModelStore, int] | None] = ContextVar("pytest_compress_making", default=None)
 
 

@@ -165,7 +165,8 @@ def add_options(parser: pytest.Parser) -> None:
         type=positive_int,
         dest="compress_threads",
         default=None,
-        help=f"torch threads while timing (ini: {INI_THREADS}). Default: 1.",
+        help=f"torch threads for everything a case computes: training, compression, evaluation and timing; "
+        f"part of the weights' cache key and of the latency key (ini: {INI_THREADS}). Default: 1.",
     )
     group.addoption(
         DEVICE,
@@ -229,7 +230,9 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(INI_BASELINE_DIR, "pytest-compress: baseline directory", default="baselines")
     parser.addini(INI_CACHE_DIR, "pytest-compress: trained-weights cache directory", default=".compress-cache")
-    parser.addini(INI_THREADS, "pytest-compress: torch threads while timing", default="1")
+    parser.addini(
+        INI_THREADS, "pytest-compress: torch threads for training, compression, evaluation and timing", default="1"
+    )
     parser.addini(INI_DEVICE, "pytest-compress: device (cpu, cuda, cuda:N)", default="cpu")
     parser.addini(INI_LATENCY_BUDGET, "pytest-compress: seconds of interleaved timing per case", default="3")
     parser.addini(INI_GATE_MODE, "pytest-compress: lenient or strict", default="lenient")

@@ -24,7 +24,7 @@ from pytest_compress.measure import timing_lock
 from pytest_compress.measure.accuracy import paired_metric, per_example
 from pytest_compress.measure.latency import RunSettings, _synced, time_pair, time_workload
 from pytest_compress.measure.size import count_parameters, linear_weight_storage
-from pytest_compress.models import ModelStore, Reference
+from pytest_compress.models import ModelStore, Reference, torch_threads
 from pytest_compress.results import CaseResult, DrawResult, MemoryResult, SizeResult
 from pytest_compress.serialize import dense_payload
 from pytest_compress.spec import METHODS, Artifact, MethodContext, ModelSpec, all_metrics
@@ -50,7 +50,10 @@ def run_case(
     machine: fingerprint.Fingerprint | None = None,
 ) -> CaseResult:
     """Measure one case. ``machine`` is the fingerprint the caller already computed, if any."""
-    with isolation.kept():  # torch's and Hugging Face's process-wide settings put back
+    # torch's and Hugging Face's process-wide settings put back; everything the case computes
+    # (training, compression, fine-tuning, evaluation) on the store's fixed thread count, so the
+    # results do not depend on the core count or on how many xdist workers share the machine.
+    with isolation.kept(), torch_threads(store.threads):
         return _measure(
             store,
             test_id=test_id,

@@ -160,7 +160,9 @@ class CompressSession:
             from pytest_compress.cache import ModelCache
             from pytest_compress.models import ModelStore
 
-            self._models = ModelStore(ModelCache(self.settings.cache_dir), device=self.settings.device)
+            self._models = ModelStore(
+                ModelCache(self.settings.cache_dir), device=self.settings.device, threads=self.settings.threads
+            )
         return self._models
 
     def record(self, nodeid: str, result: CaseResult) -> None:
