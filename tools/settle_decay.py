@@ -97,7 +97,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.jsonl"
         env = {**os.environ, OUT: str(out), "SETTLE_DECAY_CALLS": str(args.calls), "SETTLE_DECAY_REPS": str(args.reps)}
-        cmd = [sys.executable, "-m", "pytest", *args.nodeids, "-p", "tools.settle_decay", "-p", "no:cacheprovider", "-q"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            *args.nodeids,
+            "-p",
+            "tools.settle_decay",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ]
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         if not out.exists():
             sys.exit(f"no case was timed (pytest exit {done.returncode}):\n{done.stdout[-2000:]}")

@@ -9,10 +9,10 @@ Why settling calls: a model timed right after the *other* model runs slower than
 after itself (a carry-over: caches, branch predictors, whatever the other model's weights and
 code pushed out), and it takes a few calls to recover — ResNet-18's int8 model, about 1.0 ms in
 its steady state, took 1.86 ms on its first call after the float reference and 1.39, 1.28, 1.20 ms
-on the next (``tools/settle_decay.py``; README, "How it measures"). How large that cold start is depends on the rest of the
-process and the machine, so speedups that include it moved by a third between runs. Each sample is
-therefore preceded by untimed calls of the same model (``settle``, at most ``settle_s`` of them),
-and the speedup is a steady-state one, like every per-call benchmark's.
+on the next (``tools/settle_decay.py``; README, "How it measures"). How large that cold start
+is depends on the rest of the process and the machine, so speedups that include it moved by a
+third between runs. Each sample is therefore preceded by untimed calls of the same model
+(``settle``, at most ``settle_s`` of them), and the speedup is a steady-state one, like every per-call benchmark's.
 
 Why blocks of two pairs: what remains of the carry-over favours whichever model followed itself.
 In ABBA order every second pair swaps which model that is, so, as in a crossover trial, each pair
