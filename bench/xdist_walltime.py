@@ -72,9 +72,7 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("cold", "warm"), default=None, help="run only the cold (or warm) pair; warm needs cold first"
     )
-    parser.add_argument(
-        "--log-dir", type=Path, default=None, help="keep each run's pytest output here (<cache>-n<N>.log)"
-    )
+    parser.add_argument("--log-dir", type=Path, default=None, help="keep each run's pytest output and JSON report here")
     parser.add_argument("selection", nargs="+", help="pytest arguments, after --: paths, -k, -m ...")
     args = parser.parse_args()
     selection = [a for a in args.selection if a != "--"]
@@ -99,6 +97,10 @@ def main() -> None:
                 log = args.log_dir / f"{temp}-n{workers}.log"
             seconds[temp, workers] = run(cmd, log)
         reports = {(temp, workers): report for temp, workers, _, report in plan}
+        if args.log_dir:  # the JSON reports too (tools/latency_drift.py reads them)
+            for report in reports.values():
+                if report.exists():
+                    (args.log_dir / report.name).write_bytes(report.read_bytes())
         n = args.workers
         only = f" --only {args.only}" if args.only else ""
         lines = [
