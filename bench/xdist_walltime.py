@@ -38,9 +38,10 @@ def command(selection: list[str], workers: int, cache: Path, report: Path) -> li
     ]  # fmt: skip
 
 
-def run(cmd: list[str]) -> tuple[float, int]:
+def run(cmd: list[str], log: Path | None = None) -> tuple[float, int]:
     start = time.perf_counter()
-    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    with open(log or os.devnull, "w") as out:
+        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
     return time.perf_counter() - start, done.returncode
 
 
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("cold", "warm"), default=None, help="run only the cold (or warm) pair; warm needs cold first"
     )
+    parser.add_argument("--log-dir", type=Path, default=None, help="keep each run's pytest output and JSON report here")
     parser.add_argument("selection", nargs="+", help="pytest arguments, after --: paths, -k, -m ...")
     args = parser.parse_args()
     selection = [a for a in args.selection if a != "--"]
@@ -89,8 +91,16 @@ def main() -> None:
         seconds: dict[tuple[str, int], tuple[float, int]] = {}
         for temp, workers, cmd, _ in plan:
             print(f"[xdist-walltime] {temp}, -n {workers} ...", flush=True)
-            seconds[temp, workers] = run(cmd)
+            log = None
+            if args.log_dir:
+                args.log_dir.mkdir(parents=True, exist_ok=True)
+                log = args.log_dir / f"{temp}-n{workers}.log"
+            seconds[temp, workers] = run(cmd, log)
         reports = {(temp, workers): report for temp, workers, _, report in plan}
+        if args.log_dir:  # the JSON reports too (tools/latency_drift.py reads them)
+            for report in reports.values():
+                if report.exists():
+                    (args.log_dir / report.name).write_bytes(report.read_bytes())
         n = args.workers
         only = f" --only {args.only}" if args.only else ""
         lines = [

@@ -77,7 +77,8 @@ class ModelStore:
         return ref
 
     def _prepare(self, name: str, draw: int = 0) -> Reference:
-        token = _MAKING.set((self, draw))
+        making = _Making(self, draw)
+        token = _MAKING.set(making)
         try:
             spec = MODELS.get(name)()
         except SpecError as exc:  # a ModelSpec field: say which model
@@ -144,13 +145,12 @@ class ModelStore:
             payload_bytes=len(dense_payload(module)),
             params=count_parameters(module),
             train_seconds=seconds,
-            digest=reference_digest(module, data),
+            digest=reference_digest(module, data, making.judges),
             data_digest=data,
             draw=draw,
         )
 
 
-# The store and draw a model's spec is being made for: lets a spec measure with another model.
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run the block on ``n`` torch threads, then put the previous count back."""
@@ -162,7 +162,17 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-_MAKING: ContextVar[tuple[ModelStore, int] | None] = ContextVar("pytest_compress_making", default=None)
+@dataclass
+class _Making:
+    """The store and draw a model's spec is being made for, and the other references it used."""
+
+    store: ModelStore
+    draw: int
+    judges: dict[str, str] = field(default_factory=dict)  # name -> reference digest
+
+
+# Lets a spec measure with another model (``trained_reference``).
+_MAKING: ContextVar[_Making | None] = ContextVar("pytest_compress_making", default=None)
 
 
 def trained_reference(name: str) -> nn.Module:
@@ -173,8 +183,9 @@ def trained_reference(name: str) -> nn.Module:
     making = _MAKING.get()
     if making is None:
         raise RuntimeError(f"trained_reference({name!r}) is only available while the plugin makes a ModelSpec")
-    store, draw = making
-    return store.get(name, draw).module
+    ref = making.store.get(name, making.draw)
+    making.judges[name] = ref.digest
+    return ref.module
 
 
 def data_digest(spec: ModelSpec) -> str:
@@ -190,8 +201,13 @@ def data_digest(spec: ModelSpec) -> str:
     return tensor_digest(tensors)
 
 
-def reference_digest(module: nn.Module, data_sha256: str) -> str:
-    """sha256 of the reference's weights and its data digest: equal digests mean a case compressed
-    and scored exactly the same inputs."""
+def reference_digest(module: nn.Module, data_sha256: str, judges: dict[str, str] | None = None) -> str:
+    """sha256 of the reference's weights and its data digest, and of the digests of any other
+    references its metrics score with (``trained_reference``: the generative models' classifier):
+    equal digests mean a case compressed and was scored by exactly the same inputs. A retrained
+    judge scores the same samples differently, so it must change the digest like retrained weights."""
     weights = tensor_digest(dict(module.state_dict()))
-    return hashlib.sha256(f"{weights}|{data_sha256}".encode()).hexdigest()
+    text = f"{weights}|{data_sha256}"
+    if judges:  # models without a judge keep the digest they always had
+        text += "|judges:" + ",".join(f"{name}={digest}" for name, digest in sorted(judges.items()))
+    return hashlib.sha256(text.encode()).hexdigest()

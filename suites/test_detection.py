@@ -22,7 +22,7 @@ import pytest
 FCOS, SSDLITE = "scenes-fcos", "scenes-ssdlite"
 MODELS = [FCOS, SSDLITE]
 
-pytestmark = pytest.mark.detection
+pytestmark = [pytest.mark.detection, pytest.mark.slow]
 
 
 @contextlib.contextmanager

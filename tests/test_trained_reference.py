@@ -10,7 +10,7 @@ from torch import nn
 
 import pytest_compress as pc
 from pytest_compress.cache import ModelCache
-from pytest_compress.models import ModelStore, trained_reference
+from pytest_compress.models import ModelStore, reference_digest, trained_reference
 
 X = torch.linspace(-1, 1, 32).reshape(16, 2)
 Y = (X.sum(1) > 0).long()
@@ -56,3 +56,15 @@ def test_a_spec_gets_the_same_trained_reference_of_the_same_draw(tmp_path) -> No
 def test_outside_spec_creation_it_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="only available while the plugin makes a ModelSpec"):
         trained_reference("tref-judge")
+
+
+def test_the_judges_digest_is_part_of_the_users_reference_digest(tmp_path) -> None:
+    """A retrained judge scores the same samples differently: it must change the reference digest
+    (else an identical artifact would fail "identical-artifact" instead of comparing by spread)."""
+    store = ModelStore(ModelCache(tmp_path))
+    user, judge = store.get("tref-user"), store.get("tref-judge")
+    assert user.digest == reference_digest(user.module, user.data_digest, {"tref-judge": judge.digest})
+    assert user.digest != reference_digest(user.module, user.data_digest)
+    assert user.digest != reference_digest(user.module, user.data_digest, {"tref-judge": "0" * 64})
+    # A model that scores with nothing else keeps the digest it always had.
+    assert judge.digest == reference_digest(judge.module, judge.data_digest)
